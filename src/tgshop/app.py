@@ -1,0 +1,75 @@
+"""The composition root: the one place that builds the object graph.
+
+The HTTP app, the worker, the CLI and the tests all call :func:`build_container`, so they
+run the same services over the same adapters. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from tgshop.config import Settings
+from tgshop.db.engine import Database, create_engine
+from tgshop.services.cart import CartService
+from tgshop.services.catalog import CatalogService
+from tgshop.services.orders import OrderService
+from tgshop.services.ports import Clock, SystemClock, TelegramClient
+from tgshop.services.users import UserService
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    clock: Clock
+    telegram: TelegramClient | None
+    redis: Redis | None
+    catalog: CatalogService
+    users: UserService
+    carts: CartService
+    orders: OrderService
+    _closers: list[object] = field(default_factory=list, repr=False)
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        closer = getattr(self.telegram, "close", None)
+        if closer is not None:
+            await closer()
+        await self.db.dispose()
+
+
+def build_container(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    telegram: TelegramClient | None = None,
+) -> Container:
+    """Wire every service. ``db``, ``clock`` and ``telegram`` may be supplied (tests, demo)."""
+    database = db or Database(create_engine(settings.database))
+    the_clock = clock or SystemClock()
+    if telegram is None and settings.telegram.bot_token is not None:
+        from tgshop.jobs.telegram_client import AiogramTelegramClient
+
+        telegram = AiogramTelegramClient(settings.telegram)
+    redis = None
+    if settings.redis.url is not None:
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(settings.redis.url.get_secret_value())
+    return Container(
+        settings=settings,
+        db=database,
+        clock=the_clock,
+        telegram=telegram,
+        redis=redis,
+        catalog=CatalogService(database),
+        users=UserService(database, the_clock),
+        carts=CartService(database, the_clock, settings.shop),
+        orders=OrderService(database, the_clock, settings.shop),
+    )

@@ -1,0 +1,331 @@
+"""Settings, one class per concern, all read from ``TGSHOP_*`` variables and ``.env``.
+
+``load_settings()`` is the only factory: it collects every problem of every class at once
+(so ``tgshop check`` can show them all) and raises :class:`ConfigError` listing them.
+Semantic rules that span fields (production safety) live in :func:`settings_problems`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/tgshop.db"
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+# Secrets that ship in docs or examples: a deployment that still uses one is not secret.
+KNOWN_EXAMPLE_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "example", "your-secret-here", "replace-me"}
+)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+
+class AppSettings(BaseSettings):
+    """Process-wide switches."""
+
+    model_config = _config("TGSHOP_")
+
+    env: Environment = Environment.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    data_dir: Path = Path("./var")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+class DatabaseSettings(BaseSettings):
+    """The system of record: SQLite (embedded default) or PostgreSQL."""
+
+    model_config = _config("TGSHOP_DATABASE_")
+
+    url: SecretStr = SecretStr(DEFAULT_SQLITE_URL)
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+    pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a connection")
+    pool_pre_ping: bool = True
+    connect_timeout: float = Field(default=10.0, gt=0, description="seconds")
+    statement_timeout_ms: int = Field(default=15_000, ge=0, description="PostgreSQL only; 0 = off")
+    sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if not (url.startswith("sqlite+aiosqlite://") or url.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (or postgresql://)"
+            )
+        return SecretStr(url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_secret_value().startswith("sqlite")
+
+
+class RedisSettings(BaseSettings):
+    """Optional Redis for FSM state, rate limits, de-duplication and caches."""
+
+    model_config = _config("TGSHOP_REDIS_")
+
+    url: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in {"redis", "rediss"}:
+            raise ValueError("must start with redis:// or rediss://")
+        return value
+
+
+class TelegramSettings(BaseSettings):
+    """How we reach Telegram (or the sandbox) and how Telegram reaches us."""
+
+    model_config = _config("TGSHOP_")
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    public_url: str | None = Field(
+        default=None, description="public HTTPS base URL of this service (webhook, Mini App)"
+    )
+    webhook_secret: SecretStr | None = None
+    manager_chat_id: int | None = None
+    staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        bot_id, sep, rest = value.get_secret_value().partition(":")
+        if not sep or not bot_id.isdigit() or len(rest) < 10:
+            raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+        return value
+
+    @field_validator("telegram_api_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an absolute http(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value()
+        # Telegram accepts 1-256 characters of A-Z, a-z, 0-9, _ and -.
+        if raw and (
+            len(raw) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in raw)
+        ):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("staff_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            for item in items:
+                if not item.lstrip("-").isdigit():
+                    raise ValueError(
+                        f"{item!r} is not a Telegram user id (comma-separated integers)"
+                    )
+            return [int(item) for item in items]
+        return value
+
+    @property
+    def bot_id(self) -> int | None:
+        if self.bot_token is None:
+            return None
+        return int(self.bot_token.get_secret_value().split(":", 1)[0])
+
+
+class ShopSettings(BaseSettings):
+    """What the shop sells in and how orders behave."""
+
+    model_config = _config("TGSHOP_SHOP_")
+
+    name: str = Field(default="tgshop", min_length=1, max_length=64)
+    currency: str = "USD"
+    order_ttl_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
+    order_number_prefix: str = Field(default="A", max_length=8, pattern=r"^[A-Z0-9]*$")
+    max_cart_lines: int = Field(default=50, ge=1, le=500)
+    max_line_quantity: int = Field(default=999, ge=1, le=100_000)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        from tgshop.domain.money import currency_exponent
+
+        code = value.upper()
+        currency_exponent(code)  # raises ValueError for an unknown code
+        return code
+
+
+class WorkerSettings(BaseSettings):
+    """The outbox worker."""
+
+    model_config = _config("TGSHOP_WORKER_")
+
+    concurrency: int = Field(default=4, ge=1, le=64)
+    poll_interval: float = Field(default=1.0, gt=0, le=60)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_base: float = Field(default=2.0, gt=0, description="seconds before the first retry")
+    backoff_max: float = Field(default=3600.0, gt=0)
+    lease_seconds: float = Field(
+        default=300.0, ge=5, description="a claim older than this is presumed crashed"
+    )
+    shutdown_grace: float = Field(default=10.0, ge=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    app: AppSettings
+    database: DatabaseSettings
+    redis: RedisSettings
+    telegram: TelegramSettings
+    shop: ShopSettings
+    worker: WorkerSettings
+
+
+@dataclass(frozen=True)
+class Problem:
+    variable: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.variable}: {self.message}" + (f" (hint: {self.hint})" if self.hint else "")
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    "app": AppSettings,
+    "database": DatabaseSettings,
+    "redis": RedisSettings,
+    "telegram": TelegramSettings,
+    "shop": ShopSettings,
+    "worker": WorkerSettings,
+}
+
+_HINTS = {
+    "TGSHOP_DATABASE_URL": "e.g. sqlite+aiosqlite:///./var/tgshop.db or postgresql+asyncpg://user@host/db",
+    "TGSHOP_REDIS_URL": "e.g. redis://127.0.0.1:6379/0; leave unset to run without Redis",
+    "TGSHOP_BOT_TOKEN": "ask @BotFather for a token",
+    "TGSHOP_PUBLIC_URL": "the https:// address where Telegram reaches this service",
+    "TGSHOP_WEBHOOK_SECRET": (
+        "generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    ),
+    "TGSHOP_SHOP_CURRENCY": "an ISO 4217 code such as USD, EUR, RUB",
+    "TGSHOP_STAFF_IDS": "comma-separated Telegram user ids, e.g. 111,222",
+}
+
+
+def _variable_name(section: type[BaseSettings], field: str) -> str:
+    prefix = str(section.model_config.get("env_prefix", ""))
+    return (prefix + field).upper()
+
+
+def load_settings(**overrides: dict[str, Any]) -> Settings:
+    """Build every settings class; raise ConfigError naming every bad variable at once."""
+    built: dict[str, BaseSettings] = {}
+    problems: list[Problem] = []
+    for name, cls in _SECTIONS.items():
+        try:
+            built[name] = cls(**overrides.get(name, {}))
+        except ValidationError as exc:
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else name
+                variable = _variable_name(cls, field)
+                problems.append(Problem(variable, error["msg"], _HINTS.get(variable, "")))
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**built)  # type: ignore[arg-type]
+
+
+def settings_problems(settings: Settings) -> list[Problem]:
+    """Rules across fields. In production a missing or example secret, a missing token or a
+    non-HTTPS public URL is a problem that stops the service from starting."""
+    problems: list[Problem] = []
+    tg = settings.telegram
+    if settings.app.is_production:
+        secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else ""
+        if not secret:
+            problems.append(
+                Problem(
+                    "TGSHOP_WEBHOOK_SECRET",
+                    "is required in production",
+                    _HINTS["TGSHOP_WEBHOOK_SECRET"],
+                )
+            )
+        elif (
+            secret.lower() in KNOWN_EXAMPLE_SECRETS
+            or "example" in secret.lower()
+            or len(secret) < 16
+        ):
+            problems.append(
+                Problem(
+                    "TGSHOP_WEBHOOK_SECRET",
+                    "is a default/example value or shorter than 16 characters",
+                    _HINTS["TGSHOP_WEBHOOK_SECRET"],
+                )
+            )
+        if tg.bot_token is None:
+            problems.append(
+                Problem("TGSHOP_BOT_TOKEN", "is required in production", _HINTS["TGSHOP_BOT_TOKEN"])
+            )
+        if not tg.public_url:
+            problems.append(
+                Problem(
+                    "TGSHOP_PUBLIC_URL", "is required in production", _HINTS["TGSHOP_PUBLIC_URL"]
+                )
+            )
+        elif not tg.public_url.startswith("https://"):
+            problems.append(
+                Problem(
+                    "TGSHOP_PUBLIC_URL",
+                    "must be https:// in production",
+                    "Telegram only delivers webhooks over HTTPS",
+                )
+            )
+        if tg.manager_chat_id is None:
+            problems.append(
+                Problem(
+                    "TGSHOP_MANAGER_CHAT_ID",
+                    "is required in production",
+                    "the chat (or group) id where new orders are announced",
+                )
+            )
+    return problems

@@ -1,0 +1,109 @@
+"""Shared fixtures. ``db`` runs a test on SQLite and on PostgreSQL (a fresh, migrated
+database per run, emptied before each test)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import databases
+from tests.support.fakes import FrozenClock, RecordingTelegram
+from tgshop.config import Settings, load_settings
+from tgshop.db.engine import Database
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+class _Backends:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.databases: dict[str, Database] = {}
+        self.urls: dict[str, str] = {}
+        self.unavailable: dict[str, str] = {}
+
+    async def get(self, backend: str) -> Database:
+        if backend in self.unavailable:
+            _skip_or_fail(self.unavailable[backend])
+        if backend not in self.databases:
+            if backend == "postgres":
+                reason = await databases.postgres_unavailable_reason()
+                if reason:
+                    self.unavailable[backend] = reason
+                    _skip_or_fail(reason)
+                url = await databases.create_postgres_database()
+            else:
+                url = databases.sqlite_url(self.tmp)
+            self.urls[backend] = url
+            self.databases[backend] = await databases.migrated(url)
+        return self.databases[backend]
+
+    async def close(self) -> None:
+        for backend, db in self.databases.items():
+            await db.dispose()
+            if backend == "postgres":
+                await databases.drop_postgres_database(self.urls[backend])
+
+
+def _skip_or_fail(reason: str) -> None:
+    if databases.in_ci():
+        pytest.fail(f"{reason} — CI must run every test", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+async def backends(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[_Backends]:
+    holder = _Backends(tmp_path_factory.mktemp("db"))
+    yield holder
+    await holder.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def db(backends: _Backends, backend: str) -> Database:
+    database = await backends.get(backend)
+    await databases.wipe(database)
+    return database
+
+
+@pytest.fixture
+async def db_url(db: Database, backends: _Backends, backend: str) -> str:
+    return backends.urls[backend]
+
+
+@pytest.fixture
+def postgres_only(backend: str) -> None:
+    if backend != "postgres":
+        pytest.skip("concurrency is proven on PostgreSQL; SQLite serialises writers")
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def telegram() -> RecordingTelegram:
+    return RecordingTelegram()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
+    """Settings from a clean environment (no developer .env leaks in) plus overrides."""
+    monkeypatch.chdir(tmp_path)
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("TGSHOP_") and not key.startswith("TGSHOP_TEST_"):
+            monkeypatch.delenv(key)
+
+    def make(**sections: dict[str, Any]) -> Settings:
+        return load_settings(**sections)
+
+    return make

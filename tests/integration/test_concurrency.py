@@ -1,0 +1,83 @@
+"""No oversell under real concurrency: on PostgreSQL, where rows are locked and transactions
+really overlap, and on SQLite, where writers queue for the database lock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from tests.support import databases
+from tests.support.factories import make_product, make_user, stock_of
+from tests.support.fakes import FrozenClock
+from tgshop.config import ShopSettings
+from tgshop.db.engine import Database
+from tgshop.db.models import Order
+from tgshop.domain.errors import OutOfStock
+from tgshop.services.cart import CartService
+from tgshop.services.orders import OrderService, PlaceOrderRequest
+
+
+async def test_200_buyers_50_units(
+    db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    product = await make_product(db, "Limited", variants=[("one", 1000, 50)])
+    variant_id = product.variants[0].id
+    users = [await make_user(db, telegram_id=500_000 + i) for i in range(200)]
+    # A pool big enough that buyers really overlap inside the database.
+    crowd = databases.database_for(db_url, pool_size=40, max_overflow=0)
+    try:
+        carts = CartService(crowd, clock, ShopSettings())
+        orders = OrderService(crowd, clock, ShopSettings())
+        for user in users:
+            await carts.add(user.id, variant_id, 1)
+
+        async def buy(user_id: int) -> str:
+            try:
+                await orders.place_order(PlaceOrderRequest(user_id))
+                return "won"
+            except OutOfStock as exc:
+                assert exc.shortages[0].available == 0
+                assert "0 left" in exc.message
+                return "told why"
+
+        outcomes = await asyncio.gather(*(buy(u.id) for u in users))
+    finally:
+        await crowd.dispose()
+    assert outcomes.count("won") == 50
+    assert outcomes.count("told why") == 150
+    assert await stock_of(db, variant_id) == 0
+    async with db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(Order))).scalar_one() == 50
+
+
+async def test_concurrent_multi_line_orders_do_not_deadlock(
+    db: Database, db_url: str
+) -> None:
+    """Buyers take the same two variants in opposite orders; locks in id order prevent deadlock."""
+    clock = FrozenClock()
+    a = await make_product(db, "A", variants=[("a", 100, 40)])
+    b = await make_product(db, "B", variants=[("b", 100, 40)])
+    users = [await make_user(db, telegram_id=600_000 + i) for i in range(60)]
+    crowd = databases.database_for(db_url, pool_size=30, max_overflow=0)
+    try:
+        carts = CartService(crowd, clock, ShopSettings())
+        orders = OrderService(crowd, clock, ShopSettings())
+        for i, user in enumerate(users):
+            first, second = (a, b) if i % 2 else (b, a)
+            await carts.add(user.id, first.variants[0].id)
+            await carts.add(user.id, second.variants[0].id)
+
+        async def buy(user_id: int) -> bool:
+            try:
+                await orders.place_order(PlaceOrderRequest(user_id))
+                return True
+            except OutOfStock:
+                return False
+
+        won = sum(await asyncio.gather(*(buy(u.id) for u in users)))
+    finally:
+        await crowd.dispose()
+    assert won == 40
+    assert await stock_of(db, a.variants[0].id) == 0
+    assert await stock_of(db, b.variants[0].id) == 0

@@ -1,0 +1,50 @@
+"""Fakes for ports that stand for the outside world (never for our own code)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from tgshop.services.ports import TelegramSendError
+
+
+class FrozenClock:
+    """A clock a test moves by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)
+
+
+@dataclass
+class SentMessage:
+    chat_id: int
+    text: str
+    parse_mode: str | None
+
+
+@dataclass
+class RecordingTelegram:
+    """Records every message; can be told to fail the next N sends."""
+
+    sent: list[SentMessage] = field(default_factory=list)
+    fail_next: int = 0
+    fail_permanently: bool = False
+    delay: float = 0.0
+
+    async def send_message(
+        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML"
+    ) -> int:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise TelegramSendError("injected failure", permanent=self.fail_permanently)
+        self.sent.append(SentMessage(chat_id, text, parse_mode))
+        return len(self.sent)
