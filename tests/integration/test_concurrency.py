@@ -18,9 +18,7 @@ from tgshop.services.cart import CartService
 from tgshop.services.orders import OrderService, PlaceOrderRequest
 
 
-async def test_200_buyers_50_units(
-    db: Database, db_url: str, clock: FrozenClock
-) -> None:
+async def test_200_buyers_50_units(db: Database, db_url: str, clock: FrozenClock) -> None:
     product = await make_product(db, "Limited", variants=[("one", 1000, 50)])
     variant_id = product.variants[0].id
     users = [await make_user(db, telegram_id=500_000 + i) for i in range(200)]
@@ -37,9 +35,8 @@ async def test_200_buyers_50_units(
                 await orders.place_order(PlaceOrderRequest(user_id))
                 return "won"
             except OutOfStock as exc:
-                assert exc.shortages[0].available == 0
-                assert "0 left" in exc.message
-                return "told why"
+                told = exc.shortages[0].available == 0 and "0 left" in exc.message
+                return "told why" if told else f"told something else: {exc.message}"
 
         outcomes = await asyncio.gather(*(buy(u.id) for u in users))
     finally:
@@ -51,9 +48,7 @@ async def test_200_buyers_50_units(
         assert (await session.execute(select(func.count()).select_from(Order))).scalar_one() == 50
 
 
-async def test_concurrent_multi_line_orders_do_not_deadlock(
-    db: Database, db_url: str
-) -> None:
+async def test_concurrent_multi_line_orders_do_not_deadlock(db: Database, db_url: str) -> None:
     """Buyers take the same two variants in opposite orders; locks in id order prevent deadlock."""
     clock = FrozenClock()
     a = await make_product(db, "A", variants=[("a", 100, 40)])

@@ -38,7 +38,7 @@ def _asyncpg_dsn(url: str) -> str:
 async def postgres_unavailable_reason() -> str | None:
     try:
         conn = await asyncpg.connect(_asyncpg_dsn(admin_postgres_url()), timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+    except Exception as exc:
         return (
             f"PostgreSQL not reachable at {admin_postgres_url()} ({exc.__class__.__name__}: {exc})"
         )

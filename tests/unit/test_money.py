@@ -40,7 +40,7 @@ def test_parse_refuses_bad_amounts(text: str, currency: str, message: str) -> No
 def test_unknown_currency_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown currency 'ABC'"):
         Money(1, "ABC")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown currency"):
         currency_exponent("usd1")
 
 

@@ -68,5 +68,5 @@ def test_every_status_pair_is_either_planned_or_refused() -> None:
 def test_order_numbers() -> None:
     assert format_order_number("A", 42) == "A00042"
     assert format_order_number("", 1234567) == "1234567"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="starts at 1"):
         format_order_number("A", 0)

@@ -4,11 +4,13 @@ SQLite is tuned for a single busy process: WAL (readers never wait for the write
 foreign keys on, a busy timeout, and write transactions opened with ``BEGIN IMMEDIATE`` so
 two writers queue for the lock up front instead of failing half-way with
 "database is locked" when a read turns into a write. Read-only units of work use a plain
-deferred ``BEGIN``.
+deferred ``BEGIN``. Within one process, writers also queue on an asyncio lock: SQLite's busy
+handler polls with growing sleeps and starves some writers under load, a FIFO lock does not.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -98,6 +100,7 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        self._write_lock = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -106,7 +109,11 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A unit of work: commits when the block ends, rolls back on any exception."""
-        async with self._write() as session, session.begin():
+        if self._write_lock is None:
+            async with self._write() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._write() as session, session.begin():
             yield session
 
     @asynccontextmanager

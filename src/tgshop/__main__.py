@@ -1,0 +1,3 @@
+from tgshop.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The HTTP app factory.
+
+:func:`create_http_app` builds a FastAPI app over a :class:`~tgshop.app.Container` and does
+no I/O: no connection, no migration (``tgshop migrate`` / ``serve`` do that), no file read.
+The container belongs to whoever built it (the CLI or a test), which also closes it; the
+app's lifespan therefore opens and closes nothing.
+
+The interactive docs (/docs, /redoc) are off: they load scripts from a CDN, which the page
+CSP forbids and an offline demo cannot reach. The OpenAPI schema is served in development.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi import FastAPI
+
+from tgshop import __version__
+from tgshop.api.health import build_health_router
+from tgshop.api.metrics import build_metrics, build_metrics_router
+from tgshop.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from tgshop.api.problems import install_problem_handlers
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+# Readiness probes and scrapes run every few seconds; a dependency that needs longer than
+# this to answer is as good as down, and the probe must answer before the prober gives up.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+def create_http_app(container: Container) -> FastAPI:
+    production = container.settings.app.is_production
+    log = structlog.get_logger("tgshop.api")
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info("http app started", environment=container.settings.app.env.value)
+        yield
+        log.info("http app stopped")
+
+    app = FastAPI(
+        title="tgshop",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None if production else "/openapi.json",
+    )
+    app.state.container = container
+    metrics = build_metrics()
+    app.state.metrics = metrics
+
+    install_problem_handlers(app)
+    app.include_router(build_health_router(container, check_timeout=CHECK_TIMEOUT_SECONDS))
+    app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
+
+    # add_middleware prepends: the last added is the outermost. Security headers wrap the
+    # request context so they land on the 500 that the context middleware renders too.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware, production=production)
+    return app

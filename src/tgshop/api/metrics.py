@@ -1,0 +1,138 @@
+"""Prometheus metrics of one HTTP app: request counts and latencies, outbox health.
+
+Each app owns its :class:`CollectorRegistry` — never the process-wide default — so tests
+(and a process that builds two apps) never collide on metric names.
+
+Request metrics are labelled by route template (``/api/v1/products/{product_id}``), never by
+raw path, so the number of series stays bounded whatever URLs clients invent. The outbox
+figures are read from the database at scrape time: how many jobs wait, how old the oldest
+waiting one is (a growing age means side effects are late — the worker is down or stuck)
+and how many died after their last attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+from sqlalchemy import func, select
+from starlette.responses import Response
+
+from tgshop.db.models import OutboxJob
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+    from tgshop.db.engine import Database
+
+# Seconds; an API answers in milliseconds, a slow page or webhook in a second or two.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Statuses that stay in the table and matter to an operator ("done" grows forever).
+OUTBOX_STATUSES = ("pending", "running", "dead")
+
+
+@dataclass(frozen=True)
+class HttpMetrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    outbox_jobs: Gauge
+    outbox_oldest_pending_age: Gauge
+    outbox_scrape_ok: Gauge
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+
+def build_metrics() -> HttpMetrics:
+    registry = CollectorRegistry(auto_describe=True)
+    return HttpMetrics(
+        registry=registry,
+        requests=Counter(
+            "tgshop_http_requests",
+            "HTTP requests answered, by method, route template and status code.",
+            ("method", "route", "status"),
+            registry=registry,
+        ),
+        latency=Histogram(
+            "tgshop_http_request_duration_seconds",
+            "Time from request to the end of the response, by method and route template.",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+        outbox_jobs=Gauge(
+            "tgshop_outbox_jobs",
+            "Outbox jobs by status: pending (waiting), running (claimed), dead (gave up).",
+            ("status",),
+            registry=registry,
+        ),
+        outbox_oldest_pending_age=Gauge(
+            "tgshop_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending outbox job (0 when none waits).",
+            registry=registry,
+        ),
+        outbox_scrape_ok=Gauge(
+            "tgshop_outbox_scrape_success",
+            "1 when the outbox figures of this scrape were read from the database, else 0.",
+            registry=registry,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class OutboxSnapshot:
+    counts: dict[str, int]
+    oldest_pending: datetime | None
+
+
+async def read_outbox(db: Database) -> OutboxSnapshot:
+    """Counts by status and the creation time of the oldest pending job (one query)."""
+    stmt = (
+        select(OutboxJob.status, func.count(), func.min(OutboxJob.created_at))
+        .where(OutboxJob.status.in_(OUTBOX_STATUSES))
+        .group_by(OutboxJob.status)
+    )
+    counts = dict.fromkeys(OUTBOX_STATUSES, 0)
+    oldest: datetime | None = None
+    async with db.read() as session:
+        for status, count, first_created in (await session.execute(stmt)).all():
+            counts[status] = int(count)
+            if status == "pending":
+                oldest = first_created
+    return OutboxSnapshot(counts, oldest)
+
+
+def build_metrics_router(
+    container: Container, metrics: HttpMetrics, *, db_timeout: float
+) -> APIRouter:
+    log = structlog.get_logger("tgshop.metrics")
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        try:
+            async with asyncio.timeout(db_timeout):
+                snapshot = await read_outbox(container.db)
+        except Exception as exc:
+            # Request metrics are still worth serving when the database is down.
+            first_line = next(iter(str(exc).splitlines()), "")
+            log.warning("outbox metrics unavailable", error=f"{type(exc).__name__}: {first_line}")
+            metrics.outbox_scrape_ok.set(0)
+        else:
+            for status, count in snapshot.counts.items():
+                metrics.outbox_jobs.labels(status).set(count)
+            age = 0.0
+            if snapshot.oldest_pending is not None:
+                age = (container.clock.now() - snapshot.oldest_pending).total_seconds()
+            metrics.outbox_oldest_pending_age.set(max(age, 0.0))
+            metrics.outbox_scrape_ok.set(1)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router

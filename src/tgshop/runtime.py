@@ -1,0 +1,236 @@
+"""Long-running shapes of the process: `serve`, `worker`, `demo`, and one-shot commands.
+
+Signals: SIGINT/SIGTERM stop the HTTP server (in-flight requests finish) and the worker
+(in-flight jobs finish or are released for another worker), then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tgshop.app import Container, build_container
+from tgshop.config import Settings, settings_problems
+from tgshop.db import migrate
+from tgshop.db.engine import Database, create_engine
+
+log = structlog.get_logger("tgshop.runtime")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str
+    port: int
+    worker: bool
+    migrate: bool
+
+
+def _configure_logging(settings: Settings) -> None:
+    from tgshop.logging import configure_logging
+
+    configure_logging(settings.app)
+
+
+def _refuse_unsafe(settings: Settings) -> bool:
+    problems = settings_problems(settings)
+    for problem in problems:
+        log.error(
+            "config.problem", variable=problem.variable, problem=problem.message, hint=problem.hint
+        )
+    if problems:
+        log.error("refusing to start: fix the problems above (see `tgshop check`)")
+    return bool(problems)
+
+
+async def run_migrations(settings: Settings) -> str | None:
+    db = Database(create_engine(settings.database))
+    try:
+        await migrate.upgrade(db)
+        return await migrate.current_revision(db)
+    finally:
+        await db.dispose()
+
+
+@contextlib.contextmanager
+def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, callback)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def build_worker(container: Container) -> Any:
+    from tgshop.jobs.handlers import default_handlers
+    from tgshop.jobs.worker import Worker
+
+    return Worker(
+        container.db,
+        default_handlers(container),
+        container.settings.worker,
+        container.clock,
+        periodic=[(30.0, container.orders.expire_unpaid)],
+    )
+
+
+async def _serve_container(container: Container, options: ServeOptions) -> int:
+    import uvicorn
+
+    from tgshop.api.app import create_http_app
+
+    class Server(uvicorn.Server):
+        # We own SIGINT/SIGTERM: uvicorn would re-raise them after its own shutdown and
+        # kill the process before the worker has released its jobs.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    http = create_http_app(container)
+    config = uvicorn.Config(
+        http,
+        host=options.host,
+        port=options.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    server = Server(config)
+    worker = build_worker(container) if options.worker else None
+
+    def stop() -> None:
+        log.info("shutdown requested")
+        server.should_exit = True
+        if worker is not None:
+            worker.stop()
+
+    with _on_signals(stop):
+        worker_task = asyncio.create_task(worker.run()) if worker is not None else None
+        try:
+            await server.serve()
+        finally:
+            if worker is not None and worker_task is not None:
+                worker.stop()
+                await worker_task
+    if not server.started:
+        log.error("the HTTP server could not start", host=options.host, port=options.port)
+        return 1
+    log.info("stopped cleanly")
+    return 0
+
+
+async def serve(settings: Settings, options: ServeOptions) -> int:
+    _configure_logging(settings)
+    if _refuse_unsafe(settings):
+        return 2
+    container = build_container(settings)
+    try:
+        if options.migrate:
+            await migrate.upgrade(container.db)
+        return await _serve_container(container, options)
+    finally:
+        await container.close()
+
+
+async def run_worker(settings: Settings, *, migrate: bool) -> int:
+    _configure_logging(settings)
+    if _refuse_unsafe(settings):
+        return 2
+    container = build_container(settings)
+    try:
+        if migrate:
+            await _migrate(container)
+        elif not await _is_at_head(container):
+            log.error("database schema is not at head; run `tgshop migrate` first")
+            return 1
+        worker = build_worker(container)
+        with _on_signals(worker.stop):
+            await worker.run()
+        return 0
+    finally:
+        await container.close()
+
+
+async def _migrate(container: Container) -> None:
+    await migrate.upgrade(container.db)
+
+
+async def _is_at_head(container: Container) -> bool:
+    return await migrate.is_at_head(container.db)
+
+
+async def demo(settings: Settings, options: ServeOptions) -> int:
+    """The embedded shop with the demo catalog loaded (idempotently) before serving."""
+    from tgshop.demo import load_demo_catalog
+
+    _configure_logging(settings)
+    container = build_container(settings)
+    try:
+        await migrate.upgrade(container.db)
+        report = await load_demo_catalog(
+            container.db, shop_currency=settings.shop.currency, clock=container.clock
+        )
+        log.info("demo catalog loaded", report=str(report))
+        base = f"http://{options.host}:{options.port}"
+        print(  # noqa: T201 - the banner is for the person who typed the command
+            f"\ntgshop demo is running: {base}/health  {base}/ready  {base}/metrics\n"
+            "The offline Telegram sandbox (chat UI) arrives with the sandbox issue.\n"
+            "Press Ctrl+C to stop.\n",
+            flush=True,
+        )
+        return await _serve_container(container, options)
+    finally:
+        await container.close()
+
+
+async def import_catalog(settings: Settings, path: Path) -> Any:
+    from tgshop.services.catalog_io import import_catalog as run_import
+
+    container = build_container(settings)
+    try:
+        await migrate.upgrade(container.db)
+        return await run_import(
+            container.db, path, shop_currency=settings.shop.currency, clock=container.clock
+        )
+    finally:
+        await container.close()
+
+
+async def export_catalog(settings: Settings, output: Path | None) -> str:
+    """Export as JSON text; with ``output`` the file and its images are written there."""
+    from tgshop.services.catalog_export import (
+        count_image_refs,
+        dumps_catalog,
+        write_catalog_file,
+    )
+    from tgshop.services.catalog_export import (
+        export_catalog as run_export,
+    )
+
+    container = build_container(settings)
+    try:
+        if not await migrate.is_at_head(container.db):
+            raise SystemExit("database schema is not at head; run `tgshop migrate` first")
+        if output is not None:
+            return str(await write_catalog_file(container.db, output))
+        document = await run_export(container.db, images_dir=None)
+        if images := count_image_refs(document):
+            log.warning(
+                f"{images} image(s) are referenced but not written; use -o FILE to get them"
+            )
+        return dumps_catalog(document)
+    finally:
+        await container.close()

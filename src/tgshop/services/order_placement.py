@@ -1,0 +1,275 @@
+"""Placing an order: the checkout's one transaction.
+
+Rules:
+- the lines come from the customer's cart (or an explicit list for "buy now"); quantities
+  are requests, prices and titles are read from the database and snapshotted on the order;
+- stock of every tracked variant is reserved in the same transaction that creates the
+  order, with a conditional ``UPDATE ... WHERE stock_quantity >= :n`` per variant in
+  ascending id order (a fixed lock order, so concurrent buyers cannot deadlock); stock can
+  never go negative and is never oversold;
+- if any line cannot be served, nothing is reserved and :class:`OutOfStock` lists *every*
+  short line at once, with what is left;
+- the order gets a human number, starts ``awaiting_payment`` and expires after the shop's
+  ``order_ttl_minutes`` unless paid; the cart lines that were ordered are removed;
+- the manager notification is written to the outbox in the same transaction.
+
+This is the hottest write path, so it uses Core statements (no ORM unit of work): one read
+of the lines, one conditional update per tracked line, then four inserts and an update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgshop.config import ShopSettings
+from tgshop.db.models import Cart, CartItem, Order, OrderEvent, OrderItem, Product, User, Variant
+from tgshop.domain.catalog import StockMode
+from tgshop.domain.errors import EmptyCart, InvalidRequest, NotFound, OutOfStock, Shortage
+from tgshop.domain.money import Money
+from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, format_order_number
+from tgshop.services.order_views import OrderEventView, OrderItemView, OrderView
+from tgshop.services.outbox import enqueue
+
+NOTIFY_MANAGER_NEW_ORDER = "notify_manager_new_order"
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    variant_id: int
+    quantity: int
+
+
+@dataclass(frozen=True)
+class PlaceOrderRequest:
+    user_id: int
+    lines: list[OrderLine] | None = None  # None: order the whole cart
+    delivery: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Line:
+    variant_id: int
+    product_id: int
+    sku: str
+    title: str
+    variant_title: str
+    kind: str
+    unit_price: int
+    currency: str
+    tracked: bool
+    sellable: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} ({self.variant_title})"
+
+
+def _merge(lines: list[OrderLine]) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for line in lines:
+        if line.quantity < 1:
+            raise InvalidRequest("every quantity must be at least 1")
+        merged[line.variant_id] = merged.get(line.variant_id, 0) + line.quantity
+    return merged
+
+
+async def _wanted(
+    session: AsyncSession, request: PlaceOrderRequest
+) -> tuple[int | None, dict[int, int]]:
+    if request.lines is not None:
+        return None, _merge(request.lines)
+    rows = (
+        await session.execute(
+            select(Cart.id, CartItem.variant_id, CartItem.quantity)
+            .join(CartItem, CartItem.cart_id == Cart.id)
+            .where(Cart.user_id == request.user_id)
+        )
+    ).all()
+    if not rows:
+        return None, {}
+    return rows[0][0], _merge([OrderLine(variant_id, quantity) for _, variant_id, quantity in rows])
+
+
+async def _lines(session: AsyncSession, ids: list[int]) -> dict[int, _Line]:
+    rows = (
+        await session.execute(
+            select(
+                Variant.id,
+                Variant.product_id,
+                Variant.sku,
+                Product.title,
+                Variant.title,
+                Product.kind,
+                Variant.price_amount,
+                Variant.currency,
+                Variant.stock_mode,
+                Variant.is_active & Product.is_active,
+            )
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(ids))
+        )
+    ).all()
+    return {
+        r[0]: _Line(
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] == StockMode.TRACKED, bool(r[9])
+        )
+        for r in rows
+    }
+
+
+async def _reserve(session: AsyncSession, wanted: dict[int, int], lines: dict[int, _Line]) -> None:
+    """Reserve every tracked line in id order; on any shortage raise with all of them."""
+    shortages: list[Shortage] = []
+    for variant_id in sorted(wanted):
+        quantity, line = wanted[variant_id], lines.get(variant_id)
+        if line is None or not line.sellable:
+            shortages.append(
+                Shortage(variant_id, line.label if line else f"item {variant_id}", quantity, 0)
+            )
+            continue
+        if not line.tracked:
+            continue
+        result = await session.execute(
+            update(Variant)
+            .where(Variant.id == variant_id, Variant.stock_quantity >= quantity)
+            .values(stock_quantity=Variant.stock_quantity - quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            left = (
+                await session.execute(
+                    select(Variant.stock_quantity).where(Variant.id == variant_id)
+                )
+            ).scalar_one()
+            shortages.append(Shortage(variant_id, line.label, quantity, left))
+    if shortages:
+        # The caller's transaction rolls back, releasing whatever was reserved above.
+        raise OutOfStock(shortages)
+
+
+async def place_order(
+    session: AsyncSession, request: PlaceOrderRequest, shop: ShopSettings, now: datetime
+) -> OrderView:
+    """Create an order and reserve its stock inside the caller's transaction (see rules)."""
+    user = (await session.execute(select(User.id).where(User.id == request.user_id))).first()
+    if user is None:
+        raise NotFound("no such user")
+    cart_id, wanted = await _wanted(session, request)
+    if not wanted:
+        raise EmptyCart("the cart is empty")
+    lines = await _lines(session, list(wanted))
+    await _reserve(session, wanted, lines)
+
+    currency = shop.currency
+    items: list[dict[str, Any]] = []
+    subtotal = Money.zero(currency)
+    for variant_id in sorted(wanted):
+        line, quantity = lines[variant_id], wanted[variant_id]
+        line_total = Money(line.unit_price, line.currency) * quantity
+        subtotal = subtotal + line_total
+        items.append(
+            {
+                "variant_id": variant_id,
+                "product_id": line.product_id,
+                "kind": line.kind,
+                "sku": line.sku,
+                "title": line.title,
+                "variant_title": line.variant_title,
+                "unit_price_amount": line.unit_price,
+                "quantity": quantity,
+                "total_amount": line_total.amount,
+                "stock_reserved": quantity if line.tracked else 0,
+            }
+        )
+    expires_at = now + timedelta(minutes=shop.order_ttl_minutes)
+    order_id = (
+        await session.execute(
+            insert(Order)
+            .values(
+                user_id=request.user_id,
+                status=OrderStatus.AWAITING_PAYMENT.value,
+                payment_status=PaymentStatus.UNPAID.value,
+                currency=currency,
+                subtotal_amount=subtotal.amount,
+                discount_amount=0,
+                delivery_amount=0,
+                total_amount=subtotal.amount,
+                delivery=request.delivery,
+                expires_at=expires_at,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(Order.id)
+        )
+    ).scalar_one()
+    number = format_order_number(shop.order_number_prefix, order_id)
+    await session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(number=number)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(insert(OrderItem), [{"order_id": order_id, **item} for item in items])
+    await session.execute(
+        insert(OrderEvent).values(
+            order_id=order_id,
+            from_status=None,
+            to_status=OrderStatus.AWAITING_PAYMENT.value,
+            actor=Actor.CUSTOMER.value,
+            actor_user_id=request.user_id,
+            note=None,
+            created_at=now,
+        )
+    )
+    if cart_id is not None:
+        await session.execute(
+            delete(CartItem).where(
+                CartItem.cart_id == cart_id, CartItem.variant_id.in_(list(wanted))
+            )
+        )
+    await enqueue(
+        session,
+        NOTIFY_MANAGER_NEW_ORDER,
+        {"order_id": order_id},
+        now=now,
+        dedup_key=f"order:{order_id}:new",
+    )
+    return OrderView(
+        id=order_id,
+        number=number,
+        user_id=request.user_id,
+        status=OrderStatus.AWAITING_PAYMENT,
+        payment_status=PaymentStatus.UNPAID,
+        total=subtotal,
+        items=[
+            OrderItemView(
+                i["sku"],
+                i["title"],
+                i["variant_title"],
+                i["kind"],
+                i["quantity"],
+                Money(i["unit_price_amount"], currency),
+                Money(i["total_amount"], currency),
+            )
+            for i in items
+        ],
+        events=[
+            OrderEventView(
+                None,
+                OrderStatus.AWAITING_PAYMENT.value,
+                Actor.CUSTOMER.value,
+                request.user_id,
+                None,
+                now,
+            )
+        ],
+        delivery=dict(request.delivery),
+        tracking_number=None,
+        created_at=now,
+        expires_at=expires_at,
+    )

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tgshop.config import _SECTIONS, ConfigError, Settings, _variable_name, settings_problems
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_SECRET = "s3cr3t-" + "x" * 20
+TOKEN = "123456789:AAExampleTokenThatIsLongEnough_123"
+
+
+def _production(make: Callable[..., Settings], **telegram: Any) -> Settings:
+    values = {
+        "bot_token": TOKEN,
+        "public_url": "https://shop.test",
+        "webhook_secret": GOOD_SECRET,
+        "manager_chat_id": -100,
+    } | telegram
+    return make(app={"env": "production"}, telegram=values)
+
+
+def test_defaults_are_an_embedded_development_shop(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    assert settings.database.is_sqlite
+    assert settings.redis.url is None
+    assert settings.shop.currency == "USD"
+    assert settings_problems(settings) == []
+
+
+def test_environment_and_dotenv_are_read(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TGSHOP_SHOP_CURRENCY=eur\nTGSHOP_STAFF_IDS=1, 2,3\n")
+    monkeypatch.setenv("TGSHOP_DATABASE_URL", "postgresql://u:p@db/shop")
+    settings = make_settings()
+    assert settings.shop.currency == "EUR"
+    assert settings.telegram.staff_ids == [1, 2, 3]
+    assert settings.database.url.get_secret_value() == "postgresql+asyncpg://u:p@db/shop"
+    assert "u:p" not in repr(settings)
+
+
+def test_every_problem_is_reported_at_once_with_the_variable(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TGSHOP_DATABASE_URL", "mysql://x")
+    monkeypatch.setenv("TGSHOP_REDIS_URL", "http://cache")
+    monkeypatch.setenv("TGSHOP_SHOP_CURRENCY", "DOGE")
+    monkeypatch.setenv("TGSHOP_STAFF_IDS", "1,bob")
+    monkeypatch.setenv("TGSHOP_BOT_TOKEN", "not-a-token")
+    monkeypatch.setenv("TGSHOP_WORKER_CONCURRENCY", "0")
+    with pytest.raises(ConfigError) as error:
+        make_settings()
+    variables = {p.variable for p in error.value.problems}
+    assert variables == {
+        "TGSHOP_DATABASE_URL",
+        "TGSHOP_REDIS_URL",
+        "TGSHOP_SHOP_CURRENCY",
+        "TGSHOP_STAFF_IDS",
+        "TGSHOP_BOT_TOKEN",
+        "TGSHOP_WORKER_CONCURRENCY",
+    }
+    text = str(error.value)
+    assert "unknown currency 'DOGE'" in text and "'bob' is not a Telegram user id" in text
+    assert "not-a-token" not in text  # secrets are not echoed back
+
+
+def test_production_accepts_a_complete_configuration(
+    make_settings: Callable[..., Settings],
+) -> None:
+    assert settings_problems(_production(make_settings)) == []
+
+
+@pytest.mark.parametrize(
+    ("telegram", "variable", "message"),
+    [
+        ({"webhook_secret": None}, "TGSHOP_WEBHOOK_SECRET", "required"),
+        ({"webhook_secret": "change-me"}, "TGSHOP_WEBHOOK_SECRET", "example"),
+        ({"webhook_secret": "my-example-secret-123456"}, "TGSHOP_WEBHOOK_SECRET", "example"),
+        ({"webhook_secret": "short"}, "TGSHOP_WEBHOOK_SECRET", "shorter than 16"),
+        ({"public_url": "http://shop.test"}, "TGSHOP_PUBLIC_URL", "https"),
+        ({"public_url": None}, "TGSHOP_PUBLIC_URL", "required"),
+        ({"bot_token": None}, "TGSHOP_BOT_TOKEN", "required"),
+        ({"manager_chat_id": None}, "TGSHOP_MANAGER_CHAT_ID", "required"),
+    ],
+)
+def test_production_refuses_unsafe_settings(
+    make_settings: Callable[..., Settings], telegram: dict[str, Any], variable: str, message: str
+) -> None:
+    problems = settings_problems(_production(make_settings, **telegram))
+    assert [p.variable for p in problems] == [variable]
+    assert message in str(problems[0])
+
+
+def test_webhook_secret_charset(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ConfigError, match="TGSHOP_WEBHOOK_SECRET"):
+        make_settings(telegram={"webhook_secret": "has spaces and ü"})
+
+
+def test_docs_and_example_list_every_variable() -> None:
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for cls in _SECTIONS.values():
+        for field in cls.model_fields:
+            name = _variable_name(cls, field)
+            assert f"`{name}`" in docs, f"{name} missing from docs/configuration.md"
+            assert re.search(rf"^#? ?{name}=", example, re.M), f"{name} missing from .env.example"
