@@ -9,6 +9,7 @@ marker would also say ``finished``.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -23,13 +24,20 @@ WORKER_ID = "doomed-worker"
 LEASE_SECONDS = 60.0
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """The test polls the marker: it must never see a half-written file."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 async def main(url: str, marker: Path) -> None:
     db = database_for(url)
 
     async def block(job: Job) -> None:
-        await asyncio.to_thread(marker.write_text, f"started {job.id}\n")
+        await asyncio.to_thread(write_atomically, marker, f"started {job.id}\n")
         await asyncio.sleep(3600)
-        await asyncio.to_thread(marker.write_text, f"started {job.id}\nfinished {job.id}\n")
+        await asyncio.to_thread(write_atomically, marker, f"started {job.id}\nfinished {job.id}\n")
 
     worker = Worker(
         db,

@@ -13,18 +13,30 @@ Rules:
   ``order_ttl_minutes`` unless paid; the cart lines that were ordered are removed;
 - the manager notification is written to the outbox in the same transaction.
 
-This is the hottest write path, so it uses Core statements (no ORM unit of work): one read
-of the lines, one conditional update per tracked line, then four inserts and an update.
+This is the hottest write path, so it runs Core statements built once per service
+(:class:`PlacementStatements`) on the session's connection: no ORM unit of work and no
+statement construction per order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from tgshop.config import ShopSettings
 from tgshop.db.models import Cart, CartItem, Order, OrderEvent, OrderItem, Product, User, Variant
@@ -69,6 +81,62 @@ class _Line:
         return f"{self.title} ({self.variant_title})"
 
 
+@dataclass(frozen=True)
+class PlacementStatements:
+    """Every statement of a checkout, with bound parameters, built once per service."""
+
+    user_exists: Select[Any]
+    cart_lines: Select[Any]
+    lines: Select[Any]
+    reserve: Update
+    stock_left: Select[Any]
+    insert_order: Insert
+    set_number: Update
+    insert_items: Insert
+    insert_event: Insert
+    clear_cart_lines: Delete
+
+
+def build_statements() -> PlacementStatements:
+    users, carts = cast(Table, User.__table__), cast(Table, Cart.__table__)
+    cart_items, v = cast(Table, CartItem.__table__), cast(Table, Variant.__table__)
+    p, orders = cast(Table, Product.__table__), cast(Table, Order.__table__)
+    return PlacementStatements(
+        user_exists=select(users.c.id).where(users.c.id == bindparam("user_id")),
+        cart_lines=select(carts.c.id, cart_items.c.variant_id, cart_items.c.quantity)
+        .join(cart_items, cart_items.c.cart_id == carts.c.id)
+        .where(carts.c.user_id == bindparam("user_id")),
+        lines=select(
+            v.c.id,
+            v.c.product_id,
+            v.c.sku,
+            p.c.title,
+            v.c.title,
+            p.c.kind,
+            v.c.price_amount,
+            v.c.currency,
+            v.c.stock_mode,
+            v.c.is_active & p.c.is_active,
+        )
+        .join(p, p.c.id == v.c.product_id)
+        .where(v.c.id.in_(bindparam("ids", expanding=True))),
+        reserve=update(v)
+        .where(v.c.id == bindparam("vid"), v.c.stock_quantity >= bindparam("qty"))
+        .values(stock_quantity=v.c.stock_quantity - bindparam("qty")),
+        stock_left=select(v.c.stock_quantity).where(v.c.id == bindparam("vid")),
+        insert_order=insert(orders).returning(orders.c.id),
+        set_number=update(orders)
+        .where(orders.c.id == bindparam("oid"))
+        .values(number=bindparam("new_number")),
+        insert_items=insert(cast(Table, OrderItem.__table__)),
+        insert_event=insert(cast(Table, OrderEvent.__table__)),
+        clear_cart_lines=delete(cart_items).where(
+            cart_items.c.cart_id == bindparam("cid"),
+            cart_items.c.variant_id.in_(bindparam("vids", expanding=True)),
+        ),
+    )
+
+
 def _merge(lines: list[OrderLine]) -> dict[int, int]:
     merged: dict[int, int] = {}
     for line in lines:
@@ -79,41 +147,20 @@ def _merge(lines: list[OrderLine]) -> dict[int, int]:
 
 
 async def _wanted(
-    session: AsyncSession, request: PlaceOrderRequest
+    conn: AsyncConnection, sql: PlacementStatements, request: PlaceOrderRequest
 ) -> tuple[int | None, dict[int, int]]:
     if request.lines is not None:
         return None, _merge(request.lines)
-    rows = (
-        await session.execute(
-            select(Cart.id, CartItem.variant_id, CartItem.quantity)
-            .join(CartItem, CartItem.cart_id == Cart.id)
-            .where(Cart.user_id == request.user_id)
-        )
-    ).all()
+    rows = (await conn.execute(sql.cart_lines, {"user_id": request.user_id})).all()
     if not rows:
         return None, {}
     return rows[0][0], _merge([OrderLine(variant_id, quantity) for _, variant_id, quantity in rows])
 
 
-async def _lines(session: AsyncSession, ids: list[int]) -> dict[int, _Line]:
-    rows = (
-        await session.execute(
-            select(
-                Variant.id,
-                Variant.product_id,
-                Variant.sku,
-                Product.title,
-                Variant.title,
-                Product.kind,
-                Variant.price_amount,
-                Variant.currency,
-                Variant.stock_mode,
-                Variant.is_active & Product.is_active,
-            )
-            .join(Product, Product.id == Variant.product_id)
-            .where(Variant.id.in_(ids))
-        )
-    ).all()
+async def _lines(
+    conn: AsyncConnection, sql: PlacementStatements, ids: list[int]
+) -> dict[int, _Line]:
+    rows = (await conn.execute(sql.lines, {"ids": ids})).all()
     return {
         r[0]: _Line(
             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] == StockMode.TRACKED, bool(r[9])
@@ -122,7 +169,9 @@ async def _lines(session: AsyncSession, ids: list[int]) -> dict[int, _Line]:
     }
 
 
-async def _reserve(session: AsyncSession, wanted: dict[int, int], lines: dict[int, _Line]) -> None:
+async def _reserve(
+    conn: AsyncConnection, sql: PlacementStatements, wanted: dict[int, int], lines: dict[int, _Line]
+) -> None:
     """Reserve every tracked line in id order; on any shortage raise with all of them."""
     shortages: list[Shortage] = []
     for variant_id in sorted(wanted):
@@ -134,18 +183,9 @@ async def _reserve(session: AsyncSession, wanted: dict[int, int], lines: dict[in
             continue
         if not line.tracked:
             continue
-        result = await session.execute(
-            update(Variant)
-            .where(Variant.id == variant_id, Variant.stock_quantity >= quantity)
-            .values(stock_quantity=Variant.stock_quantity - quantity)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            left = (
-                await session.execute(
-                    select(Variant.stock_quantity).where(Variant.id == variant_id)
-                )
-            ).scalar_one()
+        result = await conn.execute(sql.reserve, {"vid": variant_id, "qty": quantity})
+        if result.rowcount != 1:
+            left = (await conn.execute(sql.stock_left, {"vid": variant_id})).scalar_one()
             shortages.append(Shortage(variant_id, line.label, quantity, left))
     if shortages:
         # The caller's transaction rolls back, releasing whatever was reserved above.
@@ -153,17 +193,21 @@ async def _reserve(session: AsyncSession, wanted: dict[int, int], lines: dict[in
 
 
 async def place_order(
-    session: AsyncSession, request: PlaceOrderRequest, shop: ShopSettings, now: datetime
+    session: AsyncSession,
+    sql: PlacementStatements,
+    request: PlaceOrderRequest,
+    shop: ShopSettings,
+    now: datetime,
 ) -> OrderView:
     """Create an order and reserve its stock inside the caller's transaction (see rules)."""
-    user = (await session.execute(select(User.id).where(User.id == request.user_id))).first()
-    if user is None:
+    conn = await session.connection()
+    if (await conn.execute(sql.user_exists, {"user_id": request.user_id})).first() is None:
         raise NotFound("no such user")
-    cart_id, wanted = await _wanted(session, request)
+    cart_id, wanted = await _wanted(conn, sql, request)
     if not wanted:
         raise EmptyCart("the cart is empty")
-    lines = await _lines(session, list(wanted))
-    await _reserve(session, wanted, lines)
+    lines = await _lines(conn, sql, list(wanted))
+    await _reserve(conn, sql, wanted, lines)
 
     currency = shop.currency
     items: list[dict[str, Any]] = []
@@ -188,50 +232,41 @@ async def place_order(
         )
     expires_at = now + timedelta(minutes=shop.order_ttl_minutes)
     order_id = (
-        await session.execute(
-            insert(Order)
-            .values(
-                user_id=request.user_id,
-                status=OrderStatus.AWAITING_PAYMENT.value,
-                payment_status=PaymentStatus.UNPAID.value,
-                currency=currency,
-                subtotal_amount=subtotal.amount,
-                discount_amount=0,
-                delivery_amount=0,
-                total_amount=subtotal.amount,
-                delivery=request.delivery,
-                expires_at=expires_at,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(Order.id)
+        await conn.execute(
+            sql.insert_order,
+            {
+                "user_id": request.user_id,
+                "status": OrderStatus.AWAITING_PAYMENT.value,
+                "payment_status": PaymentStatus.UNPAID.value,
+                "currency": currency,
+                "subtotal_amount": subtotal.amount,
+                "discount_amount": 0,
+                "delivery_amount": 0,
+                "total_amount": subtotal.amount,
+                "delivery": request.delivery,
+                "expires_at": expires_at,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     ).scalar_one()
     number = format_order_number(shop.order_number_prefix, order_id)
-    await session.execute(
-        update(Order)
-        .where(Order.id == order_id)
-        .values(number=number)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(insert(OrderItem), [{"order_id": order_id, **item} for item in items])
-    await session.execute(
-        insert(OrderEvent).values(
-            order_id=order_id,
-            from_status=None,
-            to_status=OrderStatus.AWAITING_PAYMENT.value,
-            actor=Actor.CUSTOMER.value,
-            actor_user_id=request.user_id,
-            note=None,
-            created_at=now,
-        )
+    await conn.execute(sql.set_number, {"oid": order_id, "new_number": number})
+    await conn.execute(sql.insert_items, [{"order_id": order_id, **item} for item in items])
+    await conn.execute(
+        sql.insert_event,
+        {
+            "order_id": order_id,
+            "from_status": None,
+            "to_status": OrderStatus.AWAITING_PAYMENT.value,
+            "actor": Actor.CUSTOMER.value,
+            "actor_user_id": request.user_id,
+            "note": None,
+            "created_at": now,
+        },
     )
     if cart_id is not None:
-        await session.execute(
-            delete(CartItem).where(
-                CartItem.cart_id == cart_id, CartItem.variant_id.in_(list(wanted))
-            )
-        )
+        await conn.execute(sql.clear_cart_lines, {"cid": cart_id, "vids": list(wanted)})
     await enqueue(
         session,
         NOTIFY_MANAGER_NEW_ORDER,

@@ -26,6 +26,7 @@ from tgshop.services.order_placement import (
     NOTIFY_MANAGER_NEW_ORDER,
     OrderLine,
     PlaceOrderRequest,
+    build_statements,
     place_order,
 )
 from tgshop.services.order_views import OrderEventView, OrderItemView, OrderView, order_view
@@ -51,11 +52,14 @@ class OrderService:
         self._db = db
         self._clock = clock
         self._shop = shop
+        self._placement = build_statements()
 
     async def place_order(self, request: PlaceOrderRequest) -> OrderView:
         """Create an order and reserve its stock atomically (see order_placement)."""
         async with self._db.transaction() as session:
-            return await place_order(session, request, self._shop, self._clock.now())
+            return await place_order(
+                session, self._placement, request, self._shop, self._clock.now()
+            )
 
     async def change_status(
         self,

@@ -1,0 +1,67 @@
+"""The TelegramClient port over aiogram 3's ``Bot``, pointed at ``TGSHOP_TELEGRAM_API_URL``
+(Telegram itself, or the sandbox).
+
+Failures become :class:`TelegramSendError` so the worker decides retries without knowing
+aiogram:
+- flood control (429) → ``retry_after`` seconds, as Telegram asked;
+- the bot was blocked or kicked (403), the chat does not exist or the request is malformed
+  (400), the group moved to a supergroup → ``permanent``: the same request cannot succeed;
+- network errors, timeouts, 5xx, an unreadable answer, a rejected token (401/404, which an
+  operator fixes) → transient: retried with backoff.
+The bot token never appears in an error message.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramRetryAfter,
+)
+
+from tgshop.config import TelegramSettings
+from tgshop.services.ports import TelegramSendError
+
+
+class AiogramTelegramClient:
+    """Sends through aiogram's Bot; one aiohttp session for the life of the process."""
+
+    def __init__(self, settings: TelegramSettings, *, timeout: float = 30.0) -> None:
+        if settings.bot_token is None:
+            raise ValueError("TGSHOP_BOT_TOKEN is not set: cannot talk to Telegram without it")
+        self._token = settings.bot_token.get_secret_value()
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_url), timeout=timeout
+        )
+        self._bot = Bot(token=self._token, session=session)
+
+    @property
+    def bot(self) -> Bot:
+        """The underlying Bot, for the dispatcher and features beyond this port."""
+        return self._bot
+
+    async def send_message(
+        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML"
+    ) -> int:
+        try:
+            message = await self._bot.send_message(chat_id, text, parse_mode=parse_mode)
+        except TelegramRetryAfter as exc:
+            raise TelegramSendError(self._describe(exc), retry_after=exc.retry_after) from None
+        except (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat) as exc:
+            raise TelegramSendError(self._describe(exc), permanent=True) from None
+        except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
+            raise TelegramSendError(self._describe(exc)) from None
+        return message.message_id
+
+    async def close(self) -> None:
+        await self._bot.session.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}".replace(self._token, "<bot-token>")
+        return text.split("\n(background on this error", 1)[0]
