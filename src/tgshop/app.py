@@ -6,11 +6,12 @@ run the same services over the same adapters. Nothing here runs at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tgshop.config import Settings
 from tgshop.db.engine import Database, create_engine
+from tgshop.i18n.translator import Translator
 from tgshop.services.cart import CartService
 from tgshop.services.catalog import CatalogService
 from tgshop.services.orders import OrderService
@@ -28,11 +29,11 @@ class Container:
     clock: Clock
     telegram: TelegramClient | None
     redis: Redis | None
+    translator: Translator
     catalog: CatalogService
     users: UserService
     carts: CartService
     orders: OrderService
-    _closers: list[object] = field(default_factory=list, repr=False)
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -68,6 +69,7 @@ def build_container(
         clock=the_clock,
         telegram=telegram,
         redis=redis,
+        translator=Translator.load(),
         catalog=CatalogService(database),
         users=UserService(database, the_clock),
         carts=CartService(database, the_clock, settings.shop),

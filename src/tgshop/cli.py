@@ -24,6 +24,7 @@ app.add_typer(catalog_app, name="catalog")
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)]
+DEMO_DATABASE_URL = "sqlite+aiosqlite:///./var/demo.db"
 
 
 def _version(value: bool) -> None:
@@ -118,14 +119,24 @@ def worker_command(
 def demo(
     host: Host = "127.0.0.1",
     port: Port = 8080,
-    migrate: Annotated[bool, typer.Option(help="upgrade the database before starting")] = True,
 ) -> None:
-    """Run the shop offline with the demo catalog (SQLite under ./var, no token needed)."""
+    """Run the shop offline with the demo catalog, in its own SQLite file ./var/demo.db.
+
+    The demo never touches TGSHOP_DATABASE_URL: loading a demo catalog into a real shop's
+    database would overwrite its products.
+    """
+    from tgshop.config import ConfigError, load_settings
     from tgshop.runtime import ServeOptions
     from tgshop.runtime import demo as run
 
-    settings = _settings_or_exit()
-    sys.exit(asyncio.run(run(settings, ServeOptions(host, port, True, migrate))))
+    try:
+        settings = load_settings(app={"env": "development"}, database={"url": DEMO_DATABASE_URL})
+    except ConfigError as exc:
+        typer.secho("Configuration problems:", fg="red", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(2) from None
+    sys.exit(asyncio.run(run(settings, ServeOptions(host, port, True, True))))
 
 
 @catalog_app.command("import")

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,6 +20,9 @@ from tgshop.app import Container, build_container
 from tgshop.config import Settings, settings_problems
 from tgshop.db import migrate
 from tgshop.db.engine import Database, create_engine
+
+if TYPE_CHECKING:
+    from tgshop.jobs.worker import Worker
 
 log = structlog.get_logger("tgshop.runtime")
 
@@ -73,13 +76,14 @@ def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-def build_worker(container: Container) -> Any:
+def build_worker(container: Container) -> Worker:
+    """The outbox worker with every job kind and the periodic expiry of unpaid orders."""
     from tgshop.jobs.handlers import default_handlers
     from tgshop.jobs.worker import Worker
 
     return Worker(
         container.db,
-        default_handlers(container),
+        default_handlers(container, container.translator),
         container.settings.worker,
         container.clock,
         periodic=[(30.0, container.orders.expire_unpaid)],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 from pathlib import Path
 
 from tests.support.processes import clean_env, free_port, run_cli, start, wait_http
@@ -139,3 +140,25 @@ def test_catalog_import_errors_write_nothing_and_export_round_trips(tmp_path: Pa
     to_file = run_cli("catalog", "export", "-o", str(out), cwd=tmp_path)
     assert to_file.returncode == 0, to_file.stderr
     assert json.loads(out.read_text()) == document
+
+
+def test_demo_runs_offline_in_an_empty_folder_with_its_catalog(tmp_path: Path) -> None:
+    port = free_port()
+    # Even with a real shop's database configured, the demo uses its own SQLite file.
+    env = clean_env(TGSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/real-shop.db")
+    process = start("demo", "--port", str(port), cwd=tmp_path, env=env)
+    try:
+        ready = wait_http(f"http://127.0.0.1:{port}/ready", process)
+        assert ready.status_code == 200, ready.text
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
+    with sqlite3.connect(tmp_path / "var" / "demo.db") as conn:
+        kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM products")}
+        images = conn.execute("SELECT COUNT(*) FROM media").fetchone()[0]
+    assert kinds == {"physical", "digital", "subscription"}
+    assert images > 0

@@ -96,3 +96,20 @@ async def wipe(db: Database) -> None:
             await conn.execute(text("PRAGMA defer_foreign_keys = ON"))
             for table in tables:
                 await conn.execute(table.delete())
+
+
+def redis_url() -> str:
+    return os.environ.get("TGSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+async def redis_unavailable_reason() -> str | None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url(), socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"Redis not reachable at {redis_url()} ({exc.__class__.__name__})"
+    finally:
+        await client.aclose()
+    return None

@@ -32,6 +32,7 @@ from sqlalchemy import (
     Update,
     bindparam,
     delete,
+    exists,
     insert,
     select,
     update,
@@ -107,6 +108,7 @@ def build_statements() -> PlacementStatements:
         .join(cart_items, cart_items.c.cart_id == carts.c.id)
         .where(carts.c.user_id == bindparam("user_id")),
         lines=select(
+            exists().where(users.c.id == bindparam("user_id")),
             v.c.id,
             v.c.product_id,
             v.c.sku,
@@ -158,12 +160,14 @@ async def _wanted(
 
 
 async def _lines(
-    conn: AsyncConnection, sql: PlacementStatements, ids: list[int]
-) -> dict[int, _Line]:
-    rows = (await conn.execute(sql.lines, {"ids": ids})).all()
-    return {
-        r[0]: _Line(
-            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] == StockMode.TRACKED, bool(r[9])
+    conn: AsyncConnection, sql: PlacementStatements, user_id: int, ids: list[int]
+) -> tuple[bool | None, dict[int, _Line]]:
+    """The lines' current data, and whether the user exists (None when no line was found)."""
+    rows = (await conn.execute(sql.lines, {"ids": ids, "user_id": user_id})).all()
+    user_exists = bool(rows[0][0]) if rows else None
+    return user_exists, {
+        r[1]: _Line(
+            r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9] == StockMode.TRACKED, bool(r[10])
         )
         for r in rows
     }
@@ -201,12 +205,18 @@ async def place_order(
 ) -> OrderView:
     """Create an order and reserve its stock inside the caller's transaction (see rules)."""
     conn = await session.connection()
-    if (await conn.execute(sql.user_exists, {"user_id": request.user_id})).first() is None:
-        raise NotFound("no such user")
     cart_id, wanted = await _wanted(conn, sql, request)
+    user_exists, lines = (
+        await _lines(conn, sql, request.user_id, list(wanted)) if wanted else (None, {})
+    )
+    if user_exists is None:  # nothing told us; ask (a cold path: empty cart or unknown items)
+        user_exists = (
+            await conn.execute(sql.user_exists, {"user_id": request.user_id})
+        ).first() is not None
+    if not user_exists:
+        raise NotFound("no such user")
     if not wanted:
         raise EmptyCart("the cart is empty")
-    lines = await _lines(conn, sql, list(wanted))
     await _reserve(conn, sql, wanted, lines)
 
     currency = shop.currency

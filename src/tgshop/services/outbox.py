@@ -27,18 +27,24 @@ async def enqueue(
     max_attempts: int = 8,
 ) -> bool:
     """Write one job; return False when a job with the same dedup_key already exists."""
-    stmt = insert_for(session, OutboxJob).values(
-        kind=kind,
-        payload=payload,
-        dedup_key=dedup_key,
-        status="pending",
-        attempts=0,
-        max_attempts=max_attempts,
-        run_after=run_after or now,
-        created_at=now,
-        updated_at=now,
-    )
+    # Core on the session's connection: jobs are written on hot paths (checkout), and the
+    # ORM's bulk-insert machinery costs more than the insert itself.
+    stmt = insert_for(session, OutboxJob.__table__)
     if dedup_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
-    result = await session.execute(stmt)
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    connection = await session.connection()
+    result = await connection.execute(
+        stmt,
+        {
+            "kind": kind,
+            "payload": payload,
+            "dedup_key": dedup_key,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "run_after": run_after or now,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    return bool(result.rowcount)
