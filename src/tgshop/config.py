@@ -7,6 +7,7 @@ Semantic rules that span fields (production safety) live in :func:`settings_prob
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -21,6 +22,10 @@ DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 KNOWN_EXAMPLE_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "example", "your-secret-here", "replace-me"}
 )
+
+
+# The secret half of a bot token: 30+ URL-safe characters (35 in tokens issued today).
+_TOKEN_SECRET = re.compile(r"[A-Za-z0-9_-]{30,64}")
 
 
 class Environment(StrEnum):
@@ -118,8 +123,10 @@ class TelegramSettings(BaseSettings):
         if value is None or not value.get_secret_value():
             return None
         bot_id, sep, rest = value.get_secret_value().partition(":")
-        if not sep or not bot_id.isdigit() or len(rest) < 10:
+        if not sep or not bot_id.isdigit() or not _TOKEN_SECRET.fullmatch(rest):
             raise ValueError("must look like 123456789:AA... (the token @BotFather gave you)")
+        if any(word in rest.lower() for word in ("replace", "example", "changeme", "your")):
+            raise ValueError("is still the example placeholder; use the token @BotFather gave you")
         return value
 
     @field_validator("telegram_api_url", "public_url")
@@ -198,7 +205,7 @@ class WorkerSettings(BaseSettings):
     backoff_base: float = Field(default=2.0, gt=0, description="seconds before the first retry")
     backoff_max: float = Field(default=3600.0, gt=0)
     lease_seconds: float = Field(
-        default=300.0, ge=5, description="a claim older than this is presumed crashed"
+        default=300.0, ge=30, description="a claim older than this is presumed crashed"
     )
     shutdown_grace: float = Field(default=10.0, ge=0)
 

@@ -121,16 +121,30 @@ async def _serve_container(container: Container, options: ServeOptions) -> int:
         if worker is not None:
             worker.stop()
 
+    worker_failed = False
+
+    def on_worker_done(task: asyncio.Task[None]) -> None:
+        # A worker that dies must not leave the HTTP side taking orders nobody processes.
+        nonlocal worker_failed
+        if not task.cancelled() and task.exception() is not None:
+            worker_failed = True
+            log.error("the worker stopped with an error; shutting down", exc_info=task.exception())
+            server.should_exit = True
+
     with _on_signals(stop):
         worker_task = asyncio.create_task(worker.run()) if worker is not None else None
+        if worker_task is not None:
+            worker_task.add_done_callback(on_worker_done)
         try:
             await server.serve()
         finally:
             if worker is not None and worker_task is not None:
                 worker.stop()
-                await worker_task
+                await asyncio.gather(worker_task, return_exceptions=True)
     if not server.started:
         log.error("the HTTP server could not start", host=options.host, port=options.port)
+        return 1
+    if worker_failed:
         return 1
     log.info("stopped cleanly")
     return 0

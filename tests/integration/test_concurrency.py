@@ -76,3 +76,23 @@ async def test_concurrent_multi_line_orders_do_not_deadlock(db: Database, db_url
     assert won == 40
     assert await stock_of(db, a.variants[0].id) == 0
     assert await stock_of(db, b.variants[0].id) == 0
+
+
+async def test_concurrent_cart_changes_are_not_lost(db: Database, db_url: str) -> None:
+    """A double tap, or the bot and the Mini App at once: every add counts, one cart."""
+    clock = FrozenClock()
+    tea = await make_product(db, "Tea", variants=[("x", 100, None)])
+    newcomer = await make_user(db, telegram_id=700_001)
+    regular = await make_user(db, telegram_id=700_002)
+    crowd = databases.database_for(db_url, pool_size=12, max_overflow=0)
+    try:
+        carts = CartService(crowd, clock, ShopSettings())
+        await carts.add(regular.id, tea.variants[0].id, 1)
+        await asyncio.gather(
+            *(carts.add(newcomer.id, tea.variants[0].id, 1) for _ in range(5)),
+            *(carts.add(regular.id, tea.variants[0].id, 1) for _ in range(5)),
+        )
+        assert [line.quantity for line in (await carts.view(newcomer.id)).lines] == [5]
+        assert [line.quantity for line in (await carts.view(regular.id)).lines] == [6]
+    finally:
+        await crowd.dispose()

@@ -68,3 +68,12 @@ async def test_models_match_migrations(fresh_url: str) -> None:
         assert differences == [], f"models and migrations differ: {differences}"
     finally:
         await db.dispose()
+
+
+async def test_in_memory_sqlite_migrates() -> None:
+    db = databases.database_for("sqlite+aiosqlite://")
+    try:
+        await migrate.upgrade(db)
+        assert await migrate.is_at_head(db)
+    finally:
+        await db.dispose()

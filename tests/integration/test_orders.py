@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
+from tests.support import databases
 from tests.support.factories import make_product, make_user, stock_of
 from tests.support.fakes import FrozenClock
 from tgshop.config import ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import OutboxJob, Variant
-from tgshop.domain.errors import EmptyCart, IllegalTransition, NotFound, OutOfStock
+from tgshop.domain.errors import (
+    EmptyCart,
+    IllegalTransition,
+    InvalidRequest,
+    NotFound,
+    OutOfStock,
+)
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus
 from tgshop.services.cart import CartService
 from tgshop.services.orders import OrderLine, OrderService, PlaceOrderRequest
@@ -216,3 +225,112 @@ async def test_list_for_user_newest_first(
     )
     await orders.place_order(PlaceOrderRequest(bob.id, [OrderLine(tea.variants[0].id, 1)]))
     assert [o.id for o in await orders.list_for_user(alice.id)] == [second.id, first.id]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ([(0, 1000)], "at most 999 per order"),
+        ([(0, 600), (0, 600)], "at most 999 per order"),
+        ([(0, 0)], "lines\\[0\\].quantity"),
+        ([(0, True)], "whole number"),
+        ([(0, 3_000_000_000)], "at most 999"),
+    ],
+)
+async def test_buy_now_is_held_to_cart_limits(
+    db: Database, orders: OrderService, lines: list[tuple[int, int]], message: str
+) -> None:
+    user = await make_user(db)
+    ebook = await make_product(db, "E-book", kind="digital", variants=[("PDF", 500, None)])
+    request = [OrderLine(ebook.variants[i].id, q) for i, q in lines]
+    with pytest.raises(InvalidRequest, match=message):
+        await orders.place_order(PlaceOrderRequest(user.id, request))
+
+
+async def test_buy_now_line_count_limit(db: Database, clock: FrozenClock) -> None:
+    user = await make_user(db)
+    product = await make_product(db, variants=[(f"v{i}", 100, None) for i in range(3)])
+    small = OrderService(db, clock, ShopSettings(max_cart_lines=2))
+    with pytest.raises(InvalidRequest, match="at most 2 different items"):
+        await small.place_order(
+            PlaceOrderRequest(user.id, [OrderLine(v.id, 1) for v in product.variants])
+        )
+
+
+@pytest.mark.parametrize(
+    ("delivery", "message"),
+    [
+        ({"address": "x" * 1001}, "delivery.address is longer"),
+        ({"flag": True}, "text or a number"),
+        ({f"k{i}": "v" for i in range(21)}, "more than 20 fields"),
+        ({"": "x"}, "1-32 characters"),
+        ({"nested": {"a": 1}}, "text or a number"),
+    ],
+)
+async def test_delivery_details_are_bounded(
+    db: Database, orders: OrderService, delivery: dict[str, object], message: str
+) -> None:
+    user = await make_user(db)
+    tea = await make_product(db, variants=[("x", 100, 3)])
+    with pytest.raises(InvalidRequest, match=message):
+        await orders.place_order(
+            PlaceOrderRequest(user.id, [OrderLine(tea.variants[0].id, 1)], delivery)
+        )
+    assert await stock_of(db, tea.variants[0].id) == 3
+
+
+async def test_tracking_number_only_when_staff_ships(db: Database, orders: OrderService) -> None:
+    user = await make_user(db)
+    tea = await make_product(db, variants=[("x", 100, 3)])
+    order = await orders.place_order(PlaceOrderRequest(user.id, [OrderLine(tea.variants[0].id, 1)]))
+    with pytest.raises(InvalidRequest, match="given by staff when shipping"):
+        await orders.change_status(
+            order.id,
+            OrderStatus.CANCELLED,
+            actor=Actor.CUSTOMER,
+            actor_user_id=user.id,
+            tracking_number="X1",
+        )
+    await orders.change_status(order.id, OrderStatus.CONFIRMED, actor=Actor.STAFF)
+    with pytest.raises(InvalidRequest, match="1-128"):
+        await orders.change_status(
+            order.id, OrderStatus.SHIPPED, actor=Actor.STAFF, tracking_number="  "
+        )
+
+
+async def test_items_priced_in_another_currency_are_not_sold(
+    db: Database, orders: OrderService, carts: CartService
+) -> None:
+    user = await make_user(db)
+    euro = await make_product(db, "Euro tea", variants=[("x", 100, 5)], currency="EUR")
+    usd = await make_product(db, "Dollar tea", variants=[("y", 100, 5)])
+    with pytest.raises(NotFound, match="not available"):
+        await carts.add(user.id, euro.variants[0].id)
+    with pytest.raises(OutOfStock) as error:
+        await orders.place_order(
+            PlaceOrderRequest(
+                user.id, [OrderLine(euro.variants[0].id, 1), OrderLine(usd.variants[0].id, 1)]
+            )
+        )
+    assert [(s.title, s.available) for s in error.value.shortages] == [("Euro tea (x)", 0)]
+    assert await stock_of(db, usd.variants[0].id) == 5
+
+
+async def test_expiry_skips_orders_changed_by_someone_else(
+    db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    """Two workers expiring at once: every order expires once, neither run fails."""
+    user = await make_user(db)
+    tea = await make_product(db, variants=[("x", 100, 40)])
+    first = OrderService(db, clock, SHOP)
+    for _ in range(20):
+        await first.place_order(PlaceOrderRequest(user.id, [OrderLine(tea.variants[0].id, 2)]))
+    clock.advance(hours=1)
+    other_db = databases.database_for(db_url)
+    try:
+        second = OrderService(other_db, clock, SHOP)
+        counts = await asyncio.gather(first.expire_unpaid(), second.expire_unpaid())
+    finally:
+        await other_db.dispose()
+    assert sum(counts) == 20
+    assert await stock_of(db, tea.variants[0].id) == 40

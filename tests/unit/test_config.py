@@ -11,7 +11,7 @@ from tgshop.config import _SECTIONS, ConfigError, Settings, _variable_name, sett
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s3cr3t-" + "x" * 20
-TOKEN = "123456789:AAExampleTokenThatIsLongEnough_123"
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
 
 def _production(make: Callable[..., Settings], **telegram: Any) -> Settings:
@@ -109,3 +109,20 @@ def test_docs_and_example_list_every_variable() -> None:
             name = _variable_name(cls, field)
             assert f"`{name}`" in docs, f"{name} missing from docs/configuration.md"
             assert re.search(rf"^#? ?{name}=", example, re.M), f"{name} missing from .env.example"
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("123456789:replace-with-the-token-from-BotFather", "example placeholder"),
+        ("123456789:short", "must look like"),
+        ("bot:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "must look like"),
+        ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PAL sa", "must look like"),
+    ],
+)
+def test_bot_token_shape_and_placeholders(
+    make_settings: Callable[..., Settings], token: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        make_settings(telegram={"bot_token": token})
+    assert token not in str(error.value)

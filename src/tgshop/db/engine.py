@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,17 +34,19 @@ _READONLY = "tgshop_readonly"
 
 def _sqlite_engine(settings: DatabaseSettings, url: str) -> AsyncEngine:
     database = make_url(url).database
+    connect_args = {"timeout": settings.sqlite_busy_timeout_ms / 1000}
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(
-        url,
-        echo=settings.echo,
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout,
-        pool_pre_ping=settings.pool_pre_ping,
-        connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
-    )
+        pool: dict[str, Any] = {
+            "pool_size": settings.pool_size,
+            "max_overflow": settings.max_overflow,
+            "pool_timeout": settings.pool_timeout,
+            "pool_pre_ping": settings.pool_pre_ping,
+        }
+    else:
+        # An in-memory database lives in one connection; share it (tests, experiments).
+        pool = {"poolclass": StaticPool}
+    engine = create_async_engine(url, echo=settings.echo, connect_args=connect_args, **pool)
     busy_ms = settings.sqlite_busy_timeout_ms
 
     @event.listens_for(engine.sync_engine, "connect")

@@ -26,6 +26,12 @@ class IllegalTransition(DomainError):
     code = "illegal_transition"
 
 
+class ConcurrentChange(DomainError):
+    """Someone else changed the same thing first; look again and retry if still wanted."""
+
+    code = "concurrent_change"
+
+
 @dataclass(frozen=True)
 class Shortage:
     """One line that cannot be served: what was asked and what is left."""

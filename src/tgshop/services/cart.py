@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 from tgshop.config import ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import Cart, CartItem, Product, User, Variant
+from tgshop.db.upsert import insert_for
 from tgshop.domain.catalog import StockMode
 from tgshop.domain.errors import InvalidRequest, NotFound, OutOfStock, Shortage
 from tgshop.domain.money import Money
@@ -69,8 +70,10 @@ def _available(variant: Variant) -> int | None:
     return None if variant.stock_mode == StockMode.UNLIMITED else variant.stock_quantity
 
 
-def _sellable(variant: Variant) -> bool:
-    return variant.is_active and variant.product.is_active
+def _sellable(variant: Variant, currency: str) -> bool:
+    """Active, of an active product, and priced in the shop's currency (a variant left over
+    from a currency change cannot be totalled, so it is not for sale)."""
+    return variant.is_active and variant.product.is_active and variant.currency == currency
 
 
 class CartService:
@@ -126,18 +129,21 @@ class CartService:
             raise InvalidRequest(f"quantity must be between 1 and {self._shop.max_line_quantity}")
 
     async def _cart(self, session: AsyncSession, user_id: int) -> Cart:
-        cart = (
-            await session.execute(select(Cart).where(Cart.user_id == user_id))
-        ).scalar_one_or_none()
+        """The user's cart, created if needed, and row-locked until the transaction ends so
+        concurrent changes to one cart (a double tap, bot and Mini App at once) queue up."""
+        locked = select(Cart).where(Cart.user_id == user_id).with_for_update()
+        cart = (await session.execute(locked)).scalar_one_or_none()
         if cart is not None:
             return cart
         if await session.get(User, user_id) is None:
             raise NotFound("no such user")
         now = self._clock.now()
-        cart = Cart(user_id=user_id, created_at=now, updated_at=now)
-        session.add(cart)
-        await session.flush()
-        return cart
+        await session.execute(
+            insert_for(session, Cart.__table__)
+            .values(user_id=user_id, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id"])
+        )
+        return (await session.execute(locked)).scalar_one()
 
     @staticmethod
     async def _item(session: AsyncSession, cart_id: int, variant_id: int) -> CartItem | None:
@@ -164,7 +170,7 @@ class CartService:
                 .where(Variant.id == variant_id)
             )
         ).scalar_one_or_none()
-        if variant is None or not _sellable(variant):
+        if variant is None or not _sellable(variant, self._shop.currency):
             raise NotFound("this item is not available")
         self._check_quantity(quantity)
         available = _available(variant)
@@ -212,7 +218,7 @@ class CartService:
         for item, variant, product in rows:
             available = _available(variant)
             problem: LineProblem | None = None
-            if not (variant.is_active and product.is_active):
+            if not _sellable(variant, self._shop.currency):
                 problem = LineProblem.UNAVAILABLE
             elif available is not None and item.quantity > available:
                 problem = LineProblem.INSUFFICIENT

@@ -139,24 +139,50 @@ def build_statements() -> PlacementStatements:
     )
 
 
-def _merge(lines: list[OrderLine]) -> dict[int, int]:
+MAX_DELIVERY_FIELDS = 20
+MAX_DELIVERY_TEXT = 1000
+
+
+def _merge(lines: list[OrderLine], shop: ShopSettings) -> dict[int, int]:
+    """Merge repeated variants and hold the order to the same limits as a cart."""
     merged: dict[int, int] = {}
-    for line in lines:
-        if line.quantity < 1:
-            raise InvalidRequest("every quantity must be at least 1")
-        merged[line.variant_id] = merged.get(line.variant_id, 0) + line.quantity
+    for index, line in enumerate(lines):
+        quantity = line.quantity
+        if type(quantity) is not int or quantity < 1:
+            raise InvalidRequest(f"lines[{index}].quantity must be a whole number of at least 1")
+        merged[line.variant_id] = merged.get(line.variant_id, 0) + quantity
+    for variant_id, quantity in merged.items():
+        if quantity > shop.max_line_quantity:
+            raise InvalidRequest(
+                f"item {variant_id}: at most {shop.max_line_quantity} per order, asked {quantity}"
+            )
+    if len(merged) > shop.max_cart_lines:
+        raise InvalidRequest(f"an order holds at most {shop.max_cart_lines} different items")
     return merged
 
 
+def _check_delivery(delivery: dict[str, Any]) -> None:
+    """Delivery details are short texts (or coordinates); the bot and Mini App shape them."""
+    if len(delivery) > MAX_DELIVERY_FIELDS:
+        raise InvalidRequest(f"delivery has more than {MAX_DELIVERY_FIELDS} fields")
+    for key, value in delivery.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 32:
+            raise InvalidRequest("delivery field names must be 1-32 characters")
+        if isinstance(value, bool) or not isinstance(value, str | int | float | type(None)):
+            raise InvalidRequest(f"delivery.{key} must be text or a number")
+        if isinstance(value, str) and len(value) > MAX_DELIVERY_TEXT:
+            raise InvalidRequest(f"delivery.{key} is longer than {MAX_DELIVERY_TEXT} characters")
+
+
 async def _wanted(
-    conn: AsyncConnection, sql: PlacementStatements, request: PlaceOrderRequest
+    conn: AsyncConnection, sql: PlacementStatements, request: PlaceOrderRequest, shop: ShopSettings
 ) -> tuple[int | None, dict[int, int]]:
     if request.lines is not None:
-        return None, _merge(request.lines)
+        return None, _merge(request.lines, shop)
     rows = (await conn.execute(sql.cart_lines, {"user_id": request.user_id})).all()
     if not rows:
         return None, {}
-    return rows[0][0], _merge([OrderLine(variant_id, quantity) for _, variant_id, quantity in rows])
+    return rows[0][0], _merge([OrderLine(v, q) for _, v, q in rows], shop)
 
 
 async def _lines(
@@ -174,13 +200,21 @@ async def _lines(
 
 
 async def _reserve(
-    conn: AsyncConnection, sql: PlacementStatements, wanted: dict[int, int], lines: dict[int, _Line]
+    conn: AsyncConnection,
+    sql: PlacementStatements,
+    wanted: dict[int, int],
+    lines: dict[int, _Line],
+    currency: str,
 ) -> None:
-    """Reserve every tracked line in id order; on any shortage raise with all of them."""
+    """Reserve every tracked line in id order; on any shortage raise with all of them.
+
+    A line priced in another currency than the shop's (left over from a currency change)
+    is not for sale: the shop cannot total it.
+    """
     shortages: list[Shortage] = []
     for variant_id in sorted(wanted):
         quantity, line = wanted[variant_id], lines.get(variant_id)
-        if line is None or not line.sellable:
+        if line is None or not line.sellable or line.currency != currency:
             shortages.append(
                 Shortage(variant_id, line.label if line else f"item {variant_id}", quantity, 0)
             )
@@ -205,7 +239,8 @@ async def place_order(
 ) -> OrderView:
     """Create an order and reserve its stock inside the caller's transaction (see rules)."""
     conn = await session.connection()
-    cart_id, wanted = await _wanted(conn, sql, request)
+    _check_delivery(request.delivery)
+    cart_id, wanted = await _wanted(conn, sql, request, shop)
     user_exists, lines = (
         await _lines(conn, sql, request.user_id, list(wanted)) if wanted else (None, {})
     )
@@ -217,7 +252,7 @@ async def place_order(
         raise NotFound("no such user")
     if not wanted:
         raise EmptyCart("the cart is empty")
-    await _reserve(conn, sql, wanted, lines)
+    await _reserve(conn, sql, wanted, lines, shop.currency)
 
     currency = shop.currency
     items: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ Changing status (:meth:`OrderService.change_status`) follows domain.orders: ille
 unauthorised moves are refused, the change is a conditional update (two staff pressing
 buttons at once cannot both win), every change is recorded as an order event, cancelled and
 expired orders give their reserved stock back, and the customer is notified via the outbox.
+A change that loses a race raises :class:`ConcurrentChange`; expiry skips such orders.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from tgshop.config import ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, OrderEvent, OrderItem, Variant
-from tgshop.domain.errors import InvalidRequest, NotFound
+from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
 from tgshop.domain.orders import Actor, OrderStatus, Transition, plan_transition
 from tgshop.services.order_placement import (
     NOTIFY_MANAGER_NEW_ORDER,
@@ -77,8 +78,11 @@ class OrderService:
         """
         if note is not None and len(note) > 1000:
             raise InvalidRequest("note must be at most 1000 characters")
-        if tracking_number is not None and not 1 <= len(tracking_number.strip()) <= 128:
-            raise InvalidRequest("tracking number must be 1-128 characters")
+        if tracking_number is not None:
+            if actor is not Actor.STAFF or target is not OrderStatus.SHIPPED:
+                raise InvalidRequest("a tracking number is given by staff when shipping")
+            if not 1 <= len(tracking_number.strip()) <= 128:
+                raise InvalidRequest("tracking number must be 1-128 characters")
         now = self._clock.now()
         async with self._db.transaction() as session:
             order = await self._load(session, order_id)
@@ -110,7 +114,7 @@ class OrderService:
             .execution_options(synchronize_session=False)
         )
         if changed.rowcount != 1:  # type: ignore[attr-defined]
-            raise InvalidRequest("the order changed meanwhile; look at it again")
+            raise ConcurrentChange("the order changed meanwhile; look at it again")
         if transition.releases_stock:
             for item in order.items:
                 if item.stock_reserved and item.variant_id is not None:
@@ -162,15 +166,18 @@ class OrderService:
             )
         expired = 0
         for order_id in ids:
-            async with self._db.transaction() as session:
-                order = await self._load(session, order_id)
-                if order.status != OrderStatus.AWAITING_PAYMENT.value:
-                    continue  # paid or cancelled since we looked
-                transition = plan_transition(
-                    OrderStatus(order.status), OrderStatus.EXPIRED, Actor.SYSTEM
-                )
-                await self._apply(session, order, transition, None, "not paid in time", now)
-                expired += 1
+            try:
+                async with self._db.transaction() as session:
+                    order = await self._load(session, order_id)
+                    if order.status != OrderStatus.AWAITING_PAYMENT.value:
+                        continue  # paid or cancelled since we looked
+                    transition = plan_transition(
+                        OrderStatus(order.status), OrderStatus.EXPIRED, Actor.SYSTEM
+                    )
+                    await self._apply(session, order, transition, None, "not paid in time", now)
+                    expired += 1
+            except ConcurrentChange:
+                continue  # paid, cancelled or expired by another worker meanwhile
         return expired
 
     async def get(self, order_id: int, *, user_id: int | None = None) -> OrderView:
