@@ -43,6 +43,35 @@ async def _database_problems(settings: Settings) -> list[Problem]:
     return []
 
 
+async def _catalog_problems(settings: Settings) -> list[Problem]:
+    """Variants priced in another currency than the shop's cannot be sold (see cart rules)."""
+    from sqlalchemy import func, select
+
+    from tgshop.db.models import Variant
+
+    db = Database(create_engine(settings.database))
+    try:
+        async with db.read() as session:
+            stray = (
+                await session.execute(
+                    select(Variant.currency, func.count())
+                    .where(Variant.currency != settings.shop.currency)
+                    .group_by(Variant.currency)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    return [
+        Problem(
+            "TGSHOP_SHOP_CURRENCY",
+            f"{count} variant(s) are priced in {currency}, not {settings.shop.currency}; "
+            "they are not for sale",
+            "re-import the catalog with prices in the shop currency",
+        )
+        for currency, count in stray
+    ]
+
+
 async def _redis_problems(settings: Settings) -> list[Problem]:
     if settings.redis.url is None:
         return []
@@ -72,6 +101,7 @@ async def collect_problems(*, with_services: bool = True) -> tuple[Settings | No
         return None, exc.problems
     problems = settings_problems(settings)
     if with_services:
-        problems += await _database_problems(settings)
+        database = await _database_problems(settings)
+        problems += database or await _catalog_problems(settings)
         problems += await _redis_problems(settings)
     return settings, problems

@@ -11,6 +11,24 @@ from tests.support.processes import clean_env, free_port, run_cli, start, wait_h
 from tgshop import __version__
 
 
+def serve_until_sigterm(
+    args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """Start a server command, check it is live and ready, stop it with SIGTERM."""
+    process = start(*args, cwd=cwd, env=env)
+    try:
+        health = wait_http(f"http://127.0.0.1:{port}/health", process)
+        assert health.status_code == 200
+        ready = wait_http(f"http://127.0.0.1:{port}/ready", process)
+        assert ready.status_code == 200, ready.text
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, output
+
+
 def test_version(tmp_path: Path) -> None:
     result = run_cli("--version", cwd=tmp_path)
     assert result.returncode == 0
@@ -57,18 +75,8 @@ def test_production_refuses_to_start_without_safe_secrets(tmp_path: Path) -> Non
 
 def test_serve_runs_in_an_empty_folder_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = start("serve", "--port", str(port), cwd=tmp_path)
-    try:
-        health = wait_http(f"http://127.0.0.1:{port}/health", process)
-        assert health.status_code == 200
-        ready = wait_http(f"http://127.0.0.1:{port}/ready", process)
-        assert ready.status_code == 200, ready.text
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    returncode, output = serve_until_sigterm(["serve", "--port", str(port)], tmp_path, port)
+    assert returncode == 0, output
     assert "stopped cleanly" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
 
@@ -146,19 +154,34 @@ def test_demo_runs_offline_in_an_empty_folder_with_its_catalog(tmp_path: Path) -
     port = free_port()
     # Even with a real shop's database configured, the demo uses its own SQLite file.
     env = clean_env(TGSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/real-shop.db")
-    process = start("demo", "--port", str(port), cwd=tmp_path, env=env)
-    try:
-        ready = wait_http(f"http://127.0.0.1:{port}/ready", process)
-        assert ready.status_code == 200, ready.text
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, output
+    returncode, output = serve_until_sigterm(["demo", "--port", str(port)], tmp_path, port, env)
+    assert returncode == 0, output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
     with sqlite3.connect(tmp_path / "var" / "demo.db") as conn:
         kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM products")}
         images = conn.execute("SELECT COUNT(*) FROM media").fetchone()[0]
     assert kinds == {"physical", "digital", "subscription"}
     assert images > 0
+
+
+def test_check_reports_prices_in_another_currency(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(
+        json.dumps(
+            {
+                "categories": [],
+                "products": [
+                    {
+                        "key": "tea",
+                        "kind": "physical",
+                        "title": "Tea",
+                        "variants": [{"sku": "T-1", "title": "one", "price": "1.00", "stock": 1}],
+                    }
+                ],
+            }
+        )
+    )
+    assert run_cli("catalog", "import", str(catalog), cwd=tmp_path).returncode == 0
+    result = run_cli("check", cwd=tmp_path, env=clean_env(TGSHOP_SHOP_CURRENCY="EUR"))
+    assert result.returncode == 1
+    assert "1 variant(s) are priced in USD, not EUR" in result.stderr
