@@ -60,9 +60,12 @@ async def backends(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[_B
     await holder.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run database tests on every backend; ``@pytest.mark.postgres`` ones on PostgreSQL only
+    (they prove what only a concurrent database can show, so SQLite has nothing to run)."""
+    if "backend" in metafunc.fixturenames:
+        only_pg = metafunc.definition.get_closest_marker("postgres") is not None
+        metafunc.parametrize("backend", ["postgres"] if only_pg else BACKENDS)
 
 
 @pytest.fixture
@@ -75,12 +78,6 @@ async def db(backends: _Backends, backend: str) -> Database:
 @pytest.fixture
 async def db_url(db: Database, backends: _Backends, backend: str) -> str:
     return backends.urls[backend]
-
-
-@pytest.fixture
-def postgres_only(backend: str) -> None:
-    if backend != "postgres":
-        pytest.skip("concurrency is proven on PostgreSQL; SQLite serialises writers")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +260,13 @@ async def test_metrics_registries_are_per_app(container: Container) -> None:
 async def test_metrics_report_outbox_depth_age_and_dead_jobs(
     client: httpx.AsyncClient, db: Database, clock: FrozenClock
 ) -> None:
+    start = clock.now()
     async with db.transaction() as session:
+        # Retried jobs written long ago: one still waits out its backoff (not late at all),
+        # the other became due 80 s after the start.
+        old = start - timedelta(hours=1)
+        await enqueue(session, "notify", {"n": 0}, now=old, run_after=start + timedelta(hours=1))
+        await enqueue(session, "notify", {"n": 9}, now=old, run_after=start + timedelta(seconds=80))
         await enqueue(session, "notify", {"n": 1}, now=clock.now())
         clock.advance(seconds=30)
         await enqueue(session, "notify", {"n": 2}, now=clock.now())
@@ -273,12 +280,30 @@ async def test_metrics_report_outbox_depth_age_and_dead_jobs(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert sample_value(text, "tgshop_outbox_jobs", status="pending") == 2
+    assert sample_value(text, "tgshop_outbox_jobs", status="pending") == 4
     assert sample_value(text, "tgshop_outbox_jobs", status="dead") == 1
     assert sample_value(text, "tgshop_outbox_jobs", status="running") == 0
-    # The oldest pending job was written 90 seconds ago (by the container's clock).
+    # The most overdue job became due 90 seconds ago (by the container's clock); the age is
+    # measured from run_after, not from when a retried job was first written.
     assert sample_value(text, "tgshop_outbox_oldest_pending_age_seconds") == 90
     assert sample_value(text, "tgshop_outbox_scrape_success") == 1
+
+
+async def test_metrics_do_not_count_jobs_waiting_out_a_backoff_as_late(
+    client: httpx.AsyncClient, db: Database, clock: FrozenClock
+) -> None:
+    async with db.transaction() as session:
+        await enqueue(
+            session, "notify", {}, now=clock.now(), run_after=clock.now() + timedelta(minutes=10)
+        )
+    clock.advance(minutes=5)
+    text = (await client.get("/metrics")).text
+    assert sample_value(text, "tgshop_outbox_jobs", status="pending") == 1
+    assert sample_value(text, "tgshop_outbox_oldest_pending_age_seconds") == 0
+
+    clock.advance(minutes=6)  # due for a minute now, and still not claimed
+    text = (await client.get("/metrics")).text
+    assert sample_value(text, "tgshop_outbox_oldest_pending_age_seconds") == 60
 
 
 async def test_metrics_report_zero_age_when_nothing_waits(client: httpx.AsyncClient) -> None:

@@ -148,7 +148,10 @@ async def test_a_failure_is_retried_after_a_backoff(db: Database, clock: FrozenC
     async def flaky(job: Job) -> None:
         calls.append(job.attempt)
         if job.attempt == 1:
-            raise RuntimeError("boom with token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw")
+            raise RuntimeError(
+                "boom with token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+                " via postgresql://shop:hunter2@db/shop"
+            )
 
     [job_id] = await add_jobs(db, clock, "flaky")
     worker = make_worker(db, {"flaky": flaky}, clock)
@@ -159,6 +162,7 @@ async def test_a_failure_is_retried_after_a_backoff(db: Database, clock: FrozenC
     assert row.last_error is not None
     assert "RuntimeError: boom" in row.last_error
     assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw" not in row.last_error
+    assert "hunter2" not in row.last_error
     # First failure: base 2 s, equal jitter with jitter()=0 → half of it.
     assert row.run_after == clock.now() + timedelta(seconds=1)
 
@@ -192,6 +196,28 @@ async def test_a_job_that_keeps_failing_goes_dead_after_max_attempts(
     assert row.last_error == "ValueError: still broken (3)"
     assert calls == [1, 2, 3]
     assert (worker.failed, worker.dead) == (2, 1)
+
+
+async def test_the_worker_max_attempts_setting_caps_every_job(
+    db: Database, clock: FrozenClock
+) -> None:
+    """TGSHOP_WORKER_MAX_ATTEMPTS lowers the limit of jobs written with a higher one."""
+    calls: list[tuple[int, int]] = []
+
+    async def broken(job: Job) -> None:
+        calls.append((job.attempt, job.max_attempts))
+        raise ValueError("still broken")
+
+    [job_id] = await add_jobs(db, clock, "broken", max_attempts=8)
+    worker = make_worker(db, {"broken": broken}, clock, settings=worker_settings(max_attempts=2))
+    for _ in range(4):
+        await worker.drain()
+        clock.advance(hours=1)
+
+    row = await job(db, job_id)
+    assert (row.status, row.attempts, row.locked_by) == ("dead", 2, None)
+    assert calls == [(1, 2), (2, 2)]
+    assert (worker.failed, worker.dead) == (1, 1)
 
 
 async def test_a_permanent_telegram_error_buries_the_job_at_once(
@@ -264,9 +290,78 @@ async def test_a_handler_that_hangs_times_out_below_the_lease(
     assert row.last_error == "timed out after 0.2s: TimeoutError"
 
 
-def test_a_handler_timeout_at_or_above_the_lease_is_refused(clock: FrozenClock) -> None:
-    with pytest.raises(ValueError, match="must be below the lease"):
-        Worker(None, {}, worker_settings(lease_seconds=10), clock, handler_timeout=10)  # type: ignore[arg-type]
+@pytest.mark.parametrize("timeout", [26, 30, 45])
+def test_a_handler_timeout_without_a_margin_below_the_lease_is_refused(
+    clock: FrozenClock, timeout: float
+) -> None:
+    settings = worker_settings(lease_seconds=30)
+    with pytest.raises(ValueError, match=r"must be at least 5s below the lease \(30s"):
+        Worker(None, {}, settings, clock, handler_timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_a_handler_timeout_must_be_positive(clock: FrozenClock) -> None:
+    with pytest.raises(ValueError, match="handler_timeout must be positive"):
+        Worker(None, {}, worker_settings(), clock, handler_timeout=0)  # type: ignore[arg-type]
+
+
+def test_the_default_handler_timeout_leaves_the_margin(clock: FrozenClock) -> None:
+    def timeout_for(lease: float, **kwargs: Any) -> float:
+        settings = worker_settings(lease_seconds=lease)
+        return Worker(None, {}, settings, clock, **kwargs).handler_timeout  # type: ignore[arg-type]
+
+    assert timeout_for(30) == 24
+    assert timeout_for(300) == 240
+    assert timeout_for(30, handler_timeout=25) == 25
+
+
+async def test_a_claim_that_waited_for_the_database_starts_its_lease_when_it_began(
+    db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    """The claim waits — for SQLite's writer lock, or here on PostgreSQL for the pool's only
+    connection — while time passes; its lease counts from when its transaction began."""
+    start = clock.now()
+    [job_id] = await add_jobs(db, clock, "work")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def work(job: Job) -> None:
+        started.set()
+        await release.wait()
+
+    worker_db = databases.database_for(db_url, pool_size=1, max_overflow=0)
+    try:
+        worker = make_worker(worker_db, {"work": work}, clock)
+        async with worker_db.transaction() as session:
+            await session.execute(select(OutboxJob.id).limit(1))  # holds the lock / connection
+            claiming = asyncio.create_task(worker.run_once())
+            await asyncio.sleep(0.3)
+            assert not started.is_set(), "the claim waits for the database"
+            clock.advance(seconds=100)
+        await asyncio.wait_for(started.wait(), 10)
+
+        row = await job(db, job_id)
+        assert row.status == "running"
+        assert row.updated_at == start + timedelta(seconds=100)
+        assert row.locked_until == start + timedelta(seconds=100 + 30)
+        release.set()
+        assert await asyncio.wait_for(claiming, 10) == 1
+    finally:
+        release.set()
+        await worker_db.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_claim_skips_rows_another_transaction_has_locked(
+    db: Database, clock: FrozenClock
+) -> None:
+    """SKIP LOCKED: a row held by someone else is passed over at once, not waited for."""
+    ids = await add_jobs(db, clock, "record", 3)
+    recorder = Recorder()
+    worker = make_worker(db, {"record": recorder}, clock)
+    async with db.transaction() as session:
+        await session.execute(select(OutboxJob.id).where(OutboxJob.id == ids[0]).with_for_update())
+        assert await asyncio.wait_for(worker.run_once(), 5) == 2
+    assert sorted(recorder.ran) == ids[1:]
+    assert (await job(db, ids[0])).status == "pending"
 
 
 # ------------------------------------------------------ outbox: commit, rollback, restart
@@ -443,6 +538,47 @@ async def test_shutdown_never_releases_a_job_whose_handler_already_returned(
     assert sent == [job_id]
 
 
+async def test_a_job_whose_outcome_cannot_be_saved_is_left_to_its_lease_not_released(
+    db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    """The send happened but every try to write "done" fails while shutdown's grace runs
+    out. Releasing the job would send the message again at once: it stays claimed and only
+    its lease can hand it over."""
+    go = asyncio.Event()
+    sent: list[int] = []
+
+    async def send(job: Job) -> None:
+        await go.wait()
+        sent.append(job.id)
+
+    [job_id] = await add_jobs(db, clock, "send")
+    # Waits on a lock give up fast: every outcome write fails while the test holds it.
+    worker_db = databases.database_for(db_url, statement_timeout_ms=100, sqlite_busy_timeout_ms=100)
+    settings = worker_settings(concurrency=1, shutdown_grace=0.2)
+    worker = make_worker(worker_db, {"send": send}, clock, worker_id="w", settings=settings)
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_for(lambda: worker.in_flight == 1)
+        async with db.transaction() as session:
+            # PostgreSQL: a lock on the row; SQLite: BEGIN IMMEDIATE holds the writer lock.
+            await session.execute(
+                select(OutboxJob.id).where(OutboxJob.id == job_id).with_for_update()
+            )
+            go.set()
+            await wait_for(lambda: sent)
+            worker.stop()
+            # The grace passes while the write is retried; then the worker stops, lock held.
+            await asyncio.wait_for(task, 20)
+    finally:
+        task.cancel()
+        await worker_db.dispose()
+
+    row = await job(db, job_id)
+    assert (row.status, row.locked_by, row.attempts) == ("running", "w", 1)
+    assert (worker.processed, worker.released) == (0, 0)
+    assert sent == [job_id]
+
+
 async def test_a_cancelled_worker_leaves_its_lease_and_the_job_runs_once_after_it(
     db: Database, clock: FrozenClock
 ) -> None:
@@ -543,7 +679,8 @@ async def test_a_killed_worker_process_leaves_a_job_that_runs_exactly_once_later
         db_url,
         str(marker),
         cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        # This checkout's src first: the venv's editable install may point at another one.
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])},
     )
     try:
         await wait_for(lambda: marker.exists() or process.returncode is not None, within=60)
@@ -604,17 +741,56 @@ async def test_periodic_tasks_run_at_their_interval_between_claims(
     assert worker.periodic_failures == 3  # the 1-second task: at start, +59 s, +60 s
 
 
-async def test_periodic_tasks_run_inside_the_loop(db: Database, clock: FrozenClock) -> None:
-    ran = asyncio.Event()
+async def test_periodic_tasks_repeat_under_run_and_failures_are_counted(
+    db: Database, clock: FrozenClock
+) -> None:
+    ticks = 0
 
     async def tick() -> None:
-        ran.set()
+        nonlocal ticks
+        ticks += 1
 
-    worker = make_worker(db, {}, clock, periodic=[(5, tick)])
+    async def broken() -> None:
+        raise RuntimeError("periodic failure")
+
+    worker = make_worker(db, {}, clock, periodic=[(0.05, tick), (0.05, broken)])
     task = asyncio.create_task(worker.run())
-    await asyncio.wait_for(ran.wait(), 10)
-    worker.stop()
-    await asyncio.wait_for(task, 10)
+    try:
+        await wait_for(lambda: ticks >= 3 and worker.periodic_failures >= 3)
+        worker.stop()
+        await asyncio.wait_for(task, 10)
+    finally:
+        task.cancel()
+
+
+async def test_a_slow_periodic_task_delays_neither_claiming_nor_stop(
+    db: Database, clock: FrozenClock
+) -> None:
+    entered, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def slow_expiry() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    recorder = Recorder()
+    worker = make_worker(
+        db, {"record": recorder}, clock, periodic=[(60, slow_expiry)], handler_timeout=20
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(entered.wait(), 10)
+        [job_id] = await add_jobs(db, clock, "record")
+        await wait_for(lambda: recorder.ran == [job_id], within=5)
+        worker.stop()
+        await asyncio.wait_for(task, 5)
+    finally:
+        task.cancel()
+    assert cancelled.is_set(), "shutdown cancels a periodic task that is still running"
+    assert worker.periodic_failures == 0
 
 
 def test_a_periodic_interval_must_be_positive(clock: FrozenClock) -> None:

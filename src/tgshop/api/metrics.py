@@ -5,9 +5,10 @@ Each app owns its :class:`CollectorRegistry` — never the process-wide default 
 
 Request metrics are labelled by route template (``/api/v1/products/{product_id}``), never by
 raw path, so the number of series stays bounded whatever URLs clients invent. The outbox
-figures are read from the database at scrape time: how many jobs wait, how old the oldest
-waiting one is (a growing age means side effects are late — the worker is down or stuck)
-and how many died after their last attempt.
+figures are read from the database at scrape time: how many jobs wait, how long the most
+overdue job has been runnable without being claimed (a growing age means side effects are
+late — the worker is down or stuck; a job waiting out a retry backoff is not late) and how
+many died after their last attempt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import structlog
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from starlette.responses import Response
 
 from tgshop.db.models import OutboxJob
@@ -75,7 +76,9 @@ def build_metrics() -> HttpMetrics:
         ),
         outbox_oldest_pending_age=Gauge(
             "tgshop_outbox_oldest_pending_age_seconds",
-            "Age of the oldest pending outbox job (0 when none waits).",
+            "Seconds the most overdue pending outbox job has been due (now - run_after) without"
+            " being claimed; jobs still waiting out a retry backoff are not counted (0 when none"
+            " is due).",
             registry=registry,
         ),
         outbox_scrape_ok=Gauge(
@@ -89,23 +92,29 @@ def build_metrics() -> HttpMetrics:
 @dataclass(frozen=True)
 class OutboxSnapshot:
     counts: dict[str, int]
-    oldest_pending: datetime | None
+    # The earliest run_after among pending jobs already due at the scrape: when the most
+    # overdue job became runnable. None when no pending job is due.
+    oldest_due: datetime | None
 
 
-async def read_outbox(db: Database) -> OutboxSnapshot:
-    """Counts by status and the creation time of the oldest pending job (one query)."""
+async def read_outbox(db: Database, now: datetime) -> OutboxSnapshot:
+    """Counts by status and the earliest ``run_after`` of pending jobs due by ``now`` (one
+    query). A job whose retry backoff has not ended is pending but not overdue."""
+    due_since = case(
+        (and_(OutboxJob.status == "pending", OutboxJob.run_after <= now), OutboxJob.run_after)
+    )
     stmt = (
-        select(OutboxJob.status, func.count(), func.min(OutboxJob.created_at))
+        select(OutboxJob.status, func.count(), func.min(due_since))
         .where(OutboxJob.status.in_(OUTBOX_STATUSES))
         .group_by(OutboxJob.status)
     )
     counts = dict.fromkeys(OUTBOX_STATUSES, 0)
     oldest: datetime | None = None
     async with db.read() as session:
-        for status, count, first_created in (await session.execute(stmt)).all():
+        for status, count, first_due in (await session.execute(stmt)).all():
             counts[status] = int(count)
             if status == "pending":
-                oldest = first_created
+                oldest = first_due
     return OutboxSnapshot(counts, oldest)
 
 
@@ -117,9 +126,10 @@ def build_metrics_router(
 
     @router.get("/metrics", include_in_schema=False)
     async def scrape() -> Response:
+        now = container.clock.now()
         try:
             async with asyncio.timeout(db_timeout):
-                snapshot = await read_outbox(container.db)
+                snapshot = await read_outbox(container.db, now)
         except Exception as exc:
             # Request metrics are still worth serving when the database is down.
             first_line = next(iter(str(exc).splitlines()), "")
@@ -129,8 +139,8 @@ def build_metrics_router(
             for status, count in snapshot.counts.items():
                 metrics.outbox_jobs.labels(status).set(count)
             age = 0.0
-            if snapshot.oldest_pending is not None:
-                age = (container.clock.now() - snapshot.oldest_pending).total_seconds()
+            if snapshot.oldest_due is not None:
+                age = (now - snapshot.oldest_due).total_seconds()
             metrics.outbox_oldest_pending_age.set(max(age, 0.0))
             metrics.outbox_scrape_ok.set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

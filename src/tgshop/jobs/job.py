@@ -9,7 +9,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Job:
-    """A claimed outbox job. ``attempt`` counts this run (1 on the first try)."""
+    """A claimed outbox job. ``attempt`` counts this run (1 on the first try).
+
+    ``max_attempts`` is the limit in force for this run: the job's own, capped by the
+    worker's ``TGSHOP_WORKER_MAX_ATTEMPTS``. The run with ``attempt == max_attempts`` is the
+    last; if it fails the job is dead.
+    """
 
     id: int
     kind: str

@@ -5,22 +5,29 @@ Rules:
   concurrent workers never claim the same row; SQLite: the write transaction is
   ``BEGIN IMMEDIATE``, so claims are serialised and the conditional ``UPDATE`` (re-checking
   that the row is still claimable) is enough. A claim sets ``running``, ``locked_by`` (this
-  worker), ``locked_until`` (now + lease) and counts the attempt.
+  worker), ``locked_until`` (now + lease) and counts the attempt. "Now" is read once the
+  transaction holds its connection (and, on SQLite, the writer lock): a claim that waited
+  for the lock must not start with a lease that is already partly spent.
 - A ``running`` row whose lease has passed belongs to a worker presumed dead and is claimed
   again. Its lost run counts as an attempt, so a job that kills its worker every time still
   ends up dead instead of looping forever.
-- The handler runs outside any transaction, under a timeout below the lease, so a live
-  worker never loses a lease to its own slow handler.
+- The handler runs outside any transaction, under a timeout at least ``LEASE_MARGIN``
+  seconds below the lease, so a live worker has time to write the outcome of its own slow
+  handler before anyone may reclaim the job.
 - Outcomes are written conditionally on ``locked_by = me`` and ``status = 'running'``: a
   worker that lost its lease cannot finish (or fail) a job another worker has taken over.
 - Success → ``done``. Failure → back to ``pending`` with exponential backoff and jitter
   (honouring Telegram's ``retry_after``), or ``dead`` once ``max_attempts`` runs have
-  failed. A permanent failure (blocked user, bad payload) or an unknown kind → ``dead`` at
-  once. Dead jobs are logged at error level.
+  failed — the job's own limit, capped by ``TGSHOP_WORKER_MAX_ATTEMPTS``. A permanent
+  failure (blocked user, bad payload) or an unknown kind → ``dead`` at once. Dead jobs are
+  logged at error level.
 - ``stop()`` stops claiming; in-flight jobs get ``shutdown_grace`` seconds, the rest are
   cancelled and released (``pending``, unlocked, attempt not counted) for another worker.
   A job whose handler already returned is never released: its outcome is written first,
-  so shutdown cannot make a sent message send again.
+  and if that write fails the job stays locked until its lease passes, so shutdown cannot
+  make a sent message send again.
+- Periodic tasks (``expire_unpaid``) run in their own asyncio tasks beside the claim loop,
+  so a slow one delays neither claiming nor ``stop()``; shutdown cancels them.
 - Delivery is at least once: a worker killed after a send but before writing ``done`` lets
   the job run again after the lease. Handlers therefore check their own effects where they
   can; the window is kept as small as one UPDATE.
@@ -31,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -48,23 +54,26 @@ from tgshop.db.engine import Database
 from tgshop.db.models import OutboxJob
 from tgshop.jobs.backoff import backoff_delay
 from tgshop.jobs.job import Handler, Job, PermanentJobError
+from tgshop.logging import redact_text
 from tgshop.services.ports import Clock, TelegramSendError
 
 log = structlog.get_logger("tgshop.jobs.worker")
 
 PeriodicCallable = Callable[[], Awaitable[object]]
 MAX_ERROR_LENGTH = 2000
-# A bot token (123456:AA...) or URL credentials must never reach the jobs table or logs.
-_TOKEN_RE = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
-_URL_CREDENTIALS_RE = re.compile(r"(\w+://)[^/\s:@]+:[^/\s@]+@")
+# Seconds between a handler's timeout and the end of its lease: time to write the outcome
+# before another worker may take the job over.
+LEASE_MARGIN = 5.0
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-line, secret-free, bounded description of a failure for ``last_error``."""
+    """A secret-free, bounded description of a failure for ``last_error`` and logs.
+
+    A bot token (an HTTP error from the Bot API carries it in its URL) or a database
+    password must never reach the jobs table: the same redaction as the log pipeline.
+    """
     detail = str(exc).strip()
-    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-    text = _TOKEN_RE.sub("<redacted-token>", text)
-    text = _URL_CREDENTIALS_RE.sub(r"\1<redacted>@", text)
+    text = redact_text(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
     if len(text) > MAX_ERROR_LENGTH:
         text = text[: MAX_ERROR_LENGTH - 1] + "…"
     return text
@@ -80,7 +89,7 @@ class _Periodic:
     interval: float
     func: PeriodicCallable
     name: str
-    next_due: datetime | None = None
+    next_due: datetime | None = None  # run_once()'s schedule, by the injected clock
 
 
 @dataclass(frozen=True)
@@ -101,9 +110,12 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 class Worker:
     """Runs outbox jobs with ``handlers`` (job kind → async handler).
 
-    ``periodic`` is a list of ``(interval_seconds, async callable)`` run between claims
-    (first run at start). Every worker runs them, so they must be safe to run concurrently
-    (conditional updates), as ``OrderService.expire_unpaid`` is.
+    ``periodic`` is a list of ``(interval_seconds, async callable)``. Under ``run()`` each
+    runs in its own task: at start, then ``interval`` seconds after the previous run ended,
+    cut off after ``handler_timeout``. ``run_once()`` runs those due by the clock first.
+    Every worker runs them, so they must be safe to run concurrently (conditional updates)
+    and to interrupt (one transaction per unit of work), as ``OrderService.expire_unpaid``
+    is.
     Counters ``processed``, ``failed`` (will retry), ``dead`` and ``released`` are readable.
     """
 
@@ -126,13 +138,20 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         if len(self.worker_id) > 64:
             raise ValueError(f"worker_id is longer than 64 characters: {self.worker_id!r}")
-        # Below the lease, so a live worker's handler never outlives its claim.
-        self.handler_timeout = handler_timeout or settings.lease_seconds * 0.8
-        if self.handler_timeout >= settings.lease_seconds:
+        lease = settings.lease_seconds
+        # Well below the lease, so a live worker's handler never outlives its claim and its
+        # outcome is written before the lease could pass.
+        if handler_timeout is None:
+            handler_timeout = min(lease * 0.8, lease - LEASE_MARGIN)
+        if handler_timeout <= 0:
+            raise ValueError(f"handler_timeout must be positive, got {handler_timeout:g}s")
+        if lease - handler_timeout < LEASE_MARGIN:
             raise ValueError(
-                f"handler_timeout ({self.handler_timeout}s) must be below the lease "
-                f"({settings.lease_seconds}s)"
+                f"handler_timeout ({handler_timeout:g}s) must be at least {LEASE_MARGIN:g}s "
+                f"below the lease ({lease:g}s, TGSHOP_WORKER_LEASE_SECONDS), so the outcome "
+                "of a timed-out job is written before another worker may reclaim it"
             )
+        self.handler_timeout = handler_timeout
         self._jitter = jitter
         self._periodic: list[_Periodic] = []
         for interval, func in periodic:
@@ -146,7 +165,9 @@ class Worker:
         self.released = 0
         self.periodic_failures = 0
         self._in_flight: dict[asyncio.Task[None], Job] = {}
-        self._settled: set[int] = set()  # job ids whose handler has returned (or raised)
+        # Job ids whose handler has returned (or raised) and whose outcome is not yet saved:
+        # shutdown must never release them.
+        self._settled: set[int] = set()
         self._writes: set[asyncio.Future[None]] = set()
         self._stopping = asyncio.Event()
         self._running = False
@@ -171,10 +192,13 @@ class Worker:
             raise RuntimeError("this worker is already running")
         self._running = True
         log.info("worker.started", worker_id=self.worker_id, concurrency=self.settings.concurrency)
+        periodic = [
+            asyncio.create_task(self._periodic_loop(task), name=f"periodic-{task.name}")
+            for task in self._periodic
+        ]
         stop_wait = asyncio.ensure_future(self._stopping.wait())
         try:
             while not self._stopping.is_set():
-                await self._run_due_periodic()
                 free = self.settings.concurrency - len(self._in_flight)
                 if free > 0 and not self._stopping.is_set():
                     for job in await self._claim_safely(free):
@@ -189,12 +213,14 @@ class Worker:
             raise
         finally:
             stop_wait.cancel()
+            await self._cancel_all(periodic)
             self._running = False
         await self._shutdown()
         log.info("worker.stopped", worker_id=self.worker_id, **self.counters())
 
     async def run_once(self) -> int:
-        """Run due periodic tasks, claim one batch, run it to the end; return jobs claimed."""
+        """Run the periodic tasks due by the clock, then claim one batch and run it to the
+        end; return how many jobs were claimed (tests and one-shot runs)."""
         await self._run_due_periodic()
         jobs = await self._claim(self.settings.concurrency)
         tasks = [self._start(job) for job in jobs]
@@ -231,15 +257,18 @@ class Worker:
             return []
 
     async def _claim(self, limit: int) -> list[Job]:
-        now = self.clock.now()
-        candidates = (
-            select(OutboxJob.id)
-            .where(_claimable(now))
-            .order_by(OutboxJob.run_after, OutboxJob.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # rendered on PostgreSQL, ignored on SQLite
-        )
         async with self.db.transaction() as session:
+            # Begin first (a pooled connection; on SQLite the writer lock and BEGIN IMMEDIATE,
+            # which may wait), then read the clock: the lease starts when the claim does.
+            await session.connection()
+            now = self.clock.now()
+            candidates = (
+                select(OutboxJob.id)
+                .where(_claimable(now))
+                .order_by(OutboxJob.run_after, OutboxJob.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # rendered on PostgreSQL, ignored on SQLite
+            )
             ids = list((await session.execute(candidates)).scalars())
             if not ids:
                 return []
@@ -269,7 +298,8 @@ class Worker:
                     kind=row.kind,
                     payload=dict(row.payload or {}),
                     attempt=row.attempts,
-                    max_attempts=row.max_attempts,
+                    # TGSHOP_WORKER_MAX_ATTEMPTS caps every job's own limit.
+                    max_attempts=min(row.max_attempts, self.settings.max_attempts),
                     dedup_key=row.dedup_key,
                 )
                 for row in claimed
@@ -303,8 +333,6 @@ class Worker:
         write = asyncio.ensure_future(self._record(job, outcome))
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
-        # Once written, the conditional release at shutdown no longer matches the row.
-        write.add_done_callback(lambda _: self._settled.discard(job.id))
         await asyncio.shield(write)
 
     async def _execute(self, job: Job) -> _Outcome:
@@ -335,9 +363,10 @@ class Worker:
         for attempt in range(3):
             try:
                 await self._write_outcome(job, outcome)
-                return
             except Exception as exc:
                 if attempt == 2:
+                    # The id stays in _settled: shutdown must not release a job whose handler
+                    # has run (a sent message would be sent again at once); the lease decides.
                     log.error(
                         "job.outcome_not_saved",
                         job_id=job.id,
@@ -347,12 +376,15 @@ class Worker:
                     )
                     return
                 await asyncio.sleep(0.2 * 2**attempt)
+            else:
+                # Written: the row is no longer ours, a release could not match it anyway.
+                self._settled.discard(job.id)
+                return
 
     async def _write_outcome(self, job: Job, outcome: _Outcome) -> None:
-        now = self.clock.now()
         error = outcome.error
         if error is None:
-            if await self._finish(job, status="done", finished_at=now, last_error=None):
+            if await self._finish(job, status="done", last_error=None, finished=True):
                 self.processed += 1
                 log.info("job.done", job_id=job.id, kind=job.kind, attempt=job.attempt)
             return
@@ -363,7 +395,7 @@ class Worker:
             isinstance(error, TelegramSendError) and error.permanent
         )
         if permanent or job.attempt >= job.max_attempts:
-            if await self._finish(job, status="dead", finished_at=now, last_error=message):
+            if await self._finish(job, status="dead", last_error=message, finished=True):
                 self.dead += 1
                 log.error(
                     "job.dead",
@@ -383,12 +415,7 @@ class Worker:
             retry_after=retry_after,
             jitter=self._jitter,
         )
-        if await self._finish(
-            job,
-            status="pending",
-            run_after=now + timedelta(seconds=delay),
-            last_error=message,
-        ):
+        if await self._finish(job, status="pending", last_error=message, retry_in=delay):
             self.failed += 1
             log.warning(
                 "job.retry",
@@ -399,9 +426,34 @@ class Worker:
                 error=message,
             )
 
-    async def _finish(self, job: Job, **values: Any) -> bool:
-        """Write an outcome if this worker still holds the job; False when it lost it."""
+    async def _finish(
+        self,
+        job: Job,
+        *,
+        status: str,
+        last_error: str | None,
+        finished: bool = False,
+        retry_in: float | None = None,
+    ) -> bool:
+        """Write an outcome if this worker still holds the job; False when it lost it.
+
+        ``finished`` stamps ``finished_at``; ``retry_in`` (seconds) sets ``run_after``. Both
+        are measured from the moment the write holds its transaction.
+        """
         async with self.db.transaction() as session:
+            await session.connection()  # may wait for the writer lock (SQLite)
+            now = self.clock.now()
+            values: dict[str, Any] = {
+                "status": status,
+                "last_error": last_error,
+                "locked_by": None,
+                "locked_until": None,
+                "updated_at": now,
+            }
+            if finished:
+                values["finished_at"] = now
+            if retry_in is not None:
+                values["run_after"] = now + timedelta(seconds=retry_in)
             result = await session.execute(
                 update(OutboxJob)
                 .where(
@@ -409,7 +461,7 @@ class Worker:
                     OutboxJob.status == "running",
                     OutboxJob.locked_by == self.worker_id,
                 )
-                .values(locked_by=None, locked_until=None, updated_at=self.clock.now(), **values)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -425,19 +477,37 @@ class Worker:
 
     # -------------------------------------------------------------------- periodic tasks
 
+    async def _periodic_loop(self, task: _Periodic) -> None:
+        """``run()``'s schedule for one task: at start, then ``interval`` seconds after each
+        run ends (runs never overlap). Ends only when cancelled at shutdown."""
+        while True:
+            await self._run_periodic(task)
+            await asyncio.sleep(task.interval)
+
     async def _run_due_periodic(self) -> None:
+        """``run_once()``'s schedule: every task due by the clock, one after the other."""
         for task in self._periodic:
             now = self.clock.now()
             if task.next_due is not None and now < task.next_due:
                 continue
             task.next_due = now + timedelta(seconds=task.interval)
-            try:
-                # Bounded like a handler, so a hung task cannot stall claiming for good.
-                async with asyncio.timeout(self.handler_timeout):
-                    await task.func()
-            except Exception as exc:  # one failing task must not stop the worker
-                self.periodic_failures += 1
-                log.error("worker.periodic_failed", task=task.name, error=describe_error(exc))
+            await self._run_periodic(task)
+
+    async def _run_periodic(self, task: _Periodic) -> None:
+        try:
+            # Bounded like a handler, so a hung task cannot hold its connection for good.
+            async with asyncio.timeout(self.handler_timeout):
+                await task.func()
+        except Exception as exc:  # one failing task must not stop the worker
+            self.periodic_failures += 1
+            log.error("worker.periodic_failed", task=task.name, error=describe_error(exc))
+
+    @staticmethod
+    async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     # ------------------------------------------------------------------------ shutdown
 
@@ -456,13 +526,21 @@ class Worker:
         if self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
         unfinished = [jobs[task] for task in tasks if jobs[task].id not in self._settled]
+        unsaved = [jobs[task].id for task in tasks if jobs[task].id in self._settled]
+        if unsaved:
+            log.warning(
+                "worker.left_to_lease",
+                job_ids=unsaved,
+                hint="their handlers ran but the outcome was not saved; not released",
+            )
         if unfinished:
             await self._release(unfinished)
 
     async def _release(self, jobs: list[Job]) -> None:
         """Hand jobs back: pending, unlocked, and this interrupted run not counted."""
-        now = self.clock.now()
         async with self.db.transaction() as session:
+            await session.connection()
+            now = self.clock.now()
             result = await session.execute(
                 update(OutboxJob)
                 .where(
