@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import databases
 from tests.support.fakes import FrozenClock, RecordingTelegram
+from tests.support.sandbox import RunningSandbox, running_sandbox
 from tgshop.config import Settings, load_settings
 from tgshop.db.engine import Database
 
@@ -104,3 +105,10 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
         return load_settings(**sections)
 
     return make
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[RunningSandbox]:
+    """A fresh sandbox (flood limits off) on a free port, with one bot; see docs/testing.md."""
+    async with running_sandbox() as running:
+        yield running
