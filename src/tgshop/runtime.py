@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from pydantic import SecretStr
 
 from tgshop.app import Container, build_container
 from tgshop.config import Settings, settings_problems
@@ -90,7 +91,10 @@ def build_worker(container: Container) -> Worker:
     )
 
 
-async def _serve_container(container: Container, options: ServeOptions) -> int:
+async def _serve_container(
+    container: Container, options: ServeOptions, *, mount: Any = None
+) -> int:
+    """Serve the HTTP app (and ``mount``, an ASGI app for every other path) plus the worker."""
     import uvicorn
 
     from tgshop.api.app import create_http_app
@@ -103,6 +107,8 @@ async def _serve_container(container: Container, options: ServeOptions) -> int:
             yield
 
     http = create_http_app(container)
+    if mount is not None:
+        http.mount("/", mount)
     config = uvicorn.Config(
         http,
         host=options.host,
@@ -191,10 +197,27 @@ async def _is_at_head(container: Container) -> bool:
 
 
 async def demo(settings: Settings, options: ServeOptions) -> int:
-    """The embedded shop with the demo catalog loaded (idempotently) before serving."""
+    """The embedded shop plus the sandbox standing in for Telegram, in one process: the demo
+    catalog is loaded (idempotently), the shop's bot token and API URL point at the sandbox,
+    and new orders are announced in the sandbox's managers' group."""
+    import dataclasses
+
     from tgshop.demo import load_demo_catalog
+    from tgshop.sandbox.demo import demo_world
+    from tgshop.sandbox.server import create_sandbox_app
 
     _configure_logging(settings)
+    world = demo_world()
+    base = f"http://{options.host}:{options.port}"
+    telegram = settings.telegram.model_copy(
+        update={
+            "bot_token": SecretStr(world.bot.token),
+            "telegram_api_url": base,
+            "manager_chat_id": world.manager_chat.id,
+            "staff_ids": [world.manager_id],
+        }
+    )
+    settings = dataclasses.replace(settings, telegram=telegram)
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)
@@ -202,15 +225,16 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
             container.db, shop_currency=settings.shop.currency, clock=container.clock
         )
         log.info("demo catalog loaded", report=str(report))
-        base = f"http://{options.host}:{options.port}"
         print(  # noqa: T201 - the banner is for the person who typed the command
-            f"\ntgshop demo is running: {base}/health  {base}/ready  {base}/metrics\n"
-            "The offline Telegram sandbox (chat UI) arrives with the sandbox issue.\n"
+            "\ntgshop demo is running — offline, no token needed.\n"
+            f"  Telegram sandbox (chat as customers, watch the managers' chat): {base}/sandbox/\n"
+            f"  Health and metrics: {base}/health  {base}/ready  {base}/metrics\n"
             "Press Ctrl+C to stop.\n",
             flush=True,
         )
-        return await _serve_container(container, options)
+        return await _serve_container(container, options, mount=create_sandbox_app(world.sandbox))
     finally:
+        await world.sandbox.close()
         await container.close()
 
 

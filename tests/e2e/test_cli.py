@@ -5,22 +5,31 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from tests.support.processes import clean_env, free_port, run_cli, start, wait_http
 from tgshop import __version__
 
 
 def serve_until_sigterm(
-    args: list[str], cwd: Path, port: int, env: dict[str, str] | None = None
+    args: list[str],
+    cwd: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    also: Callable[[str], None] | None = None,
 ) -> tuple[int, str]:
-    """Start a server command, check it is live and ready, stop it with SIGTERM."""
+    """Start a server command, check it is live and ready (and ``also``), stop it with SIGTERM."""
     process = start(*args, cwd=cwd, env=env)
     try:
         health = wait_http(f"http://127.0.0.1:{port}/health", process)
         assert health.status_code == 200
         ready = wait_http(f"http://127.0.0.1:{port}/ready", process)
         assert ready.status_code == 200, ready.text
+        if also is not None:
+            also(f"http://127.0.0.1:{port}")
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -150,12 +159,25 @@ def test_catalog_import_errors_write_nothing_and_export_round_trips(tmp_path: Pa
     assert json.loads(out.read_text()) == document
 
 
+def sandbox_is_there(base: str) -> None:
+    """The demo serves the Telegram sandbox: its page, its bot and the managers' group."""
+    page = httpx.get(f"{base}/sandbox/", timeout=5)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    bots = httpx.get(f"{base}/sandbox/api/bots", timeout=5).json()["result"]
+    assert [b["username"] for b in bots] == ["leaf_and_bean_bot"]
+    chats = httpx.get(f"{base}/sandbox/api/chats", timeout=5).json()["result"]
+    assert [c["type"] for c in chats] == ["supergroup"]
+
+
 def test_demo_runs_offline_in_an_empty_folder_with_its_catalog(tmp_path: Path) -> None:
     port = free_port()
     # Even with a real shop's database configured, the demo uses its own SQLite file.
     env = clean_env(TGSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/real-shop.db")
-    returncode, output = serve_until_sigterm(["demo", "--port", str(port)], tmp_path, port, env)
+    returncode, output = serve_until_sigterm(
+        ["demo", "--port", str(port)], tmp_path, port, env, also=sandbox_is_there
+    )
     assert returncode == 0, output
+    assert f"http://127.0.0.1:{port}/sandbox/" in output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["var"]
     with sqlite3.connect(tmp_path / "var" / "demo.db") as conn:
         kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM products")}
