@@ -375,3 +375,16 @@ async def test_fault_injection(sandbox: RunningSandbox, bot: Bot) -> None:
     assert (await bot.send_message(alice.id, "fine")).text == "fine"
     with pytest.raises(Exception, match="share between 0 and 1"):
         await sandbox.client.set_fault("sendMessage", drop=2.0)
+
+
+async def test_text_mentions_carry_the_whole_user(sandbox: RunningSandbox, bot: Bot) -> None:
+    alice = await sandbox.client.user("Alice", username="alice")
+    await alice.send("hi", expect=False, wait=0.1)
+    sent = await bot.send_message(
+        alice.id,
+        f'<a href="tg://user?id={alice.id}">Alice</a> and <a href="tg://user?id=999">nobody</a>',
+        parse_mode="HTML",
+    )
+    mentions = [e for e in sent.entities or [] if e.type == "text_mention"]
+    assert len(mentions) == 1 and mentions[0].user is not None
+    assert (mentions[0].user.id, mentions[0].user.first_name) == (alice.id, "Alice")

@@ -41,7 +41,7 @@ def apply_reply_keyboard(chat: Chat, params: Params) -> dict[str, Any] | None:
 
 async def send_message(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
     chat = writable_chat(sandbox, bot, params)
-    text, entities = message_text(params)
+    text, entities = message_text(params, sandbox.world.users)
     inline = apply_reply_keyboard(chat, params)
     message = await sandbox.add_message(
         chat, bot.account, text=text, entities=entities, reply_markup=inline
@@ -52,7 +52,7 @@ async def send_message(sandbox: Sandbox, bot: BotState, params: Params) -> dict[
 async def send_photo(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
     chat = writable_chat(sandbox, bot, params)
     params.required("photo")
-    text, entities = caption(params)
+    text, entities = caption(params, sandbox.world.users)
     stored = files.resolve(bot, params, "photo", "photo")
     inline = apply_reply_keyboard(chat, params)
     message = await sandbox.add_message(
@@ -69,7 +69,7 @@ async def send_photo(sandbox: Sandbox, bot: BotState, params: Params) -> dict[st
 async def send_document(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
     chat = writable_chat(sandbox, bot, params)
     params.required("document")
-    text, entities = caption(params)
+    text, entities = caption(params, sandbox.world.users)
     stored = files.resolve(bot, params, "document", "document")
     inline = apply_reply_keyboard(chat, params)
     message = await sandbox.add_message(
@@ -102,7 +102,7 @@ async def send_media_group(sandbox: Sandbox, bot: BotState, params: Params) -> l
             },
             params.uploads,
         )
-        text, entities = caption(item_params)
+        text, entities = caption(item_params, sandbox.world.users)
         stored = files.resolve(bot, params, "media", item["type"], value=item.get("media"))
         prepared.append((item["type"], stored, text, entities))
     group_id = str(secrets.randbelow(10**18))
@@ -149,7 +149,7 @@ async def edit_message_text(sandbox: Sandbox, bot: BotState, params: Params) -> 
     message = _editable(sandbox, bot, params)
     if message.text is None:
         raise bad_request("there is no text in the message to edit")
-    text, entities = message_text(params)
+    text, entities = message_text(params, sandbox.world.users)
     inline = markup.inline_keyboard(params.json("reply_markup"))
     return await _store_edit(
         sandbox, message, {"text": text, "entities": entities, "reply_markup": inline}
@@ -160,7 +160,7 @@ async def edit_message_caption(sandbox: Sandbox, bot: BotState, params: Params) 
     message = _editable(sandbox, bot, params)
     if message.text is not None:
         raise bad_request("there is no caption in the message to edit")
-    text, entities = caption(params)
+    text, entities = caption(params, sandbox.world.users)
     inline = markup.inline_keyboard(params.json("reply_markup"))
     return await _store_edit(
         sandbox, message, {"caption": text, "caption_entities": entities, "reply_markup": inline}
