@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,9 +21,11 @@ from tgshop.sandbox import actions
 from tgshop.sandbox.core import Sandbox
 from tgshop.sandbox.faults import FaultRule
 from tgshop.sandbox.methods_payments import PRE_CHECKOUT_TIMEOUT
-from tgshop.sandbox.state import Account, BotState, Chat
+from tgshop.sandbox.state import Account, BotState, Chat, now
 
 MAX_WAIT = 30.0
+# Telegram clients show a chat action ("typing…") for 5 seconds or until the next message.
+CHAT_ACTION_SECONDS = 5
 
 
 class ControlError(Exception):
@@ -72,6 +73,46 @@ def _field(data: dict[str, Any], name: str, kind: type, *, required: bool = True
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ControlError(400, f"{name} must be a {kind.__name__}")
     return value
+
+
+_GONE = frozenset({"left", "kicked"})
+
+
+def _last_message(chat: Chat) -> dict[str, Any] | None:
+    if not chat.messages:
+        return None
+    return chat.messages[next(reversed(chat.messages))].to_api()
+
+
+def _chat_action(chat: Chat) -> str | None:
+    """The bot's current chat action, while Telegram would still show it."""
+    if chat.chat_action is None:
+        return None
+    action, at = chat.chat_action
+    return action if now() - at <= CHAT_ACTION_SECONDS else None
+
+
+async def _client_gone(request: Request) -> None:
+    """Return when the caller hangs up (a closed browser tab must not hold a long poll)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _wait_for_change(request: Request, chat: Chat, after: int, wait: float) -> None:
+    """Long poll: until the chat's version passes ``after``, ``wait`` seconds pass or the
+    caller disconnects."""
+
+    async def changed() -> None:
+        async with chat.changed:
+            await chat.changed.wait_for(lambda: chat.version > after)
+
+    waiters = {asyncio.ensure_future(changed()), asyncio.ensure_future(_client_gone(request))}
+    try:
+        await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def control_routes(sandbox: Sandbox) -> list[Route]:
@@ -228,8 +269,16 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
         return True
 
     async def list_chats(request: Request) -> Any:
+        # The chat page polls this for its chat list: previews, unread markers, "typing…".
         return [
-            {**c.to_api(), "version": c.version, "messages": len(c.messages)}
+            {
+                **c.to_api(),
+                "version": c.version,
+                "messages": len(c.messages),
+                "member_ids": [m for m, status in c.members.items() if status not in _GONE],
+                "last_message": _last_message(c),
+                "chat_action": _chat_action(c),
+            }
             for c in bot_of(request).chats.values()
         ]
 
@@ -239,18 +288,18 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
         after = int(request.query_params.get("after_version", -1))
         wait = min(float(request.query_params.get("wait", 0)), MAX_WAIT)
         if wait > 0 and chat.version <= after:
-            async with chat.changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        chat.changed.wait_for(lambda: chat.version > after), wait
-                    )
+            await _wait_for_change(request, chat, after, wait)
         return {
             "chat": chat.to_api(),
             "version": chat.version,
             "messages": [m.to_api() for m in chat.messages.values()],
             "reply_keyboard": chat.reply_keyboard,
-            "chat_action": chat.chat_action[0] if chat.chat_action else None,
+            "chat_action": _chat_action(chat),
             "blocked": chat.id in bot.blocked_by,
+            "member_ids": [m for m, status in chat.members.items() if status not in _GONE],
+            "paid_message_ids": [
+                m.message_id for m in chat.messages.values() if m.private.get("paid")
+            ],
         }
 
     async def calls(request: Request) -> Any:
@@ -290,6 +339,22 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
             headers={"Cache-Control": "private, max-age=3600"},
         )
 
+    async def file_info(request: Request) -> Any:
+        # URL photos have no bytes in the sandbox (it never goes online): the page shows
+        # their URL instead.
+        stored = bot_of(request).files.get(request.path_params["file_id"].removesuffix("_s"))
+        if stored is None:
+            raise ControlError(404, "no such file")
+        return {
+            "file_id": stored.file_id,
+            "kind": stored.kind,
+            "mime_type": stored.mime_type,
+            "file_name": stored.file_name,
+            "file_size": stored.size,
+            "url": stored.url,
+            "has_data": stored.data is not None,
+        }
+
     post, get = ["POST"], ["GET"]
     user_path = "/users/{user_id:int}"
     return [
@@ -315,4 +380,5 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
         Route("/faults", _endpoint(clear_faults), methods=["DELETE"]),
         Route("/limits", _endpoint(set_limits), methods=["PUT"]),
         Route("/files/{file_id}", file, methods=get),
+        Route("/files/{file_id}/info", _endpoint(file_info), methods=get),
     ]
