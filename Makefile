@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo serve test test-sqlite lint typecheck format bench lock clean
+.PHONY: help install demo serve test lint typecheck format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,8 +36,9 @@ format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install ## checkout benchmark on SQLite and PostgreSQL
+bench: install ## checkout (SQLite, PostgreSQL) and sandbox benchmarks
 	$(BIN)/python -m bench.checkout
+	$(BIN)/python -m bench.sandbox
 
 lock: ## re-pin requirements/*.txt from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 -q -o requirements/base.txt

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +26,16 @@ app.add_typer(catalog_app, name="catalog")
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)]
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./var/demo.db"
+
+
+def _run_server(main: Coroutine[Any, Any, int]) -> int:
+    """Run a long-lived command on uvloop when it is installed (faster I/O), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def _version(value: bool) -> None:
@@ -101,7 +112,7 @@ def serve(
     from tgshop.runtime import serve as run
 
     settings = _settings_or_exit()
-    sys.exit(asyncio.run(run(settings, ServeOptions(host, port, worker, migrate))))
+    sys.exit(_run_server(run(settings, ServeOptions(host, port, worker, migrate))))
 
 
 @app.command("worker")
@@ -112,7 +123,7 @@ def worker_command(
     from tgshop.runtime import run_worker
 
     settings = _settings_or_exit()
-    sys.exit(asyncio.run(run_worker(settings, migrate=migrate)))
+    sys.exit(_run_server(run_worker(settings, migrate=migrate)))
 
 
 @app.command()
@@ -136,7 +147,7 @@ def demo(
         for problem in exc.problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(2) from None
-    sys.exit(asyncio.run(run(settings, ServeOptions(host, port, True, True))))
+    sys.exit(_run_server(run(settings, ServeOptions(host, port, True, True))))
 
 
 @catalog_app.command("import")
