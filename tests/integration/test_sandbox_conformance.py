@@ -439,7 +439,8 @@ async def test_every_update_kind_parses_as_an_aiogram_update(
 ) -> None:
     alice = await control(sandbox, "/users", {"first_name": "Alice", "last_name": "Liddell"})
     user = f"/users/{alice['id']}"
-    await control(sandbox, f"{user}/send", {"text": "/start"})
+    start = await control(sandbox, f"{user}/send", {"text": "/start"})
+    await control(sandbox, f"{user}/edit", {"message_id": start["message_id"], "text": "/help"})
     await control(sandbox, f"{user}/contact", {"phone_number": "+15550001"})
     await control(sandbox, f"{user}/location", {"latitude": 51.5, "longitude": -0.12})
     await control(
@@ -464,7 +465,7 @@ async def test_every_update_kind_parses_as_an_aiogram_update(
     press = asyncio.create_task(
         control(sandbox, f"{user}/press", {"message_id": message["message_id"], "button": "Go"})
     )
-    await api.poll(wait_for=5)
+    await api.poll(wait_for=6)  # /start, its edit, contact, location, photo, the callback
     await api("answerCallbackQuery", {"callback_query_id": api.updates[-1]["callback_query"]["id"]})
     await press
     invoice = await api(
@@ -503,7 +504,9 @@ async def test_every_update_kind_parses_as_an_aiogram_update(
             assert isinstance(parsed.callback_query.message, Message)
             assert parsed.callback_query.message.edit_date is not None
             assert parsed.callback_query.message.text == "Menu (edited)"
-    assert kinds == {"message", "callback_query", "pre_checkout_query", "my_chat_member"}
+        if parsed.edited_message is not None:
+            assert parsed.edited_message.text == "/help" and parsed.edited_message.edit_date
+    assert kinds == set(UPDATE_KINDS)
     assert contents == {"text", "contact", "location", "photo", "successful_payment"}
     statuses = [
         (

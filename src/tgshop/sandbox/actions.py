@@ -54,6 +54,31 @@ async def send_text(
     return await _user_message(sandbox, bot, user, chat, text=text, entities=detect_entities(text))
 
 
+async def edit_text(
+    sandbox: Sandbox,
+    bot: BotState,
+    user: Account,
+    message_id: int,
+    text: str,
+    chat: Chat | None = None,
+) -> Message:
+    """Edit one's own text message; the bot gets an edited_message update."""
+    text = text.strip()
+    if not 1 <= len(text) <= 4096:
+        raise ActionError("a message is 1-4096 characters")
+    chat = chat or sandbox.private_chat(bot, user)
+    message = chat.messages.get(message_id)
+    if message is None or message.sender.id != user.id or message.text is None:
+        raise ActionError(f"{user.first_name} has no text message {message_id} in this chat")
+    if message.text == text:
+        raise ActionError("the new text is the same as the old one")
+    message.text, message.entities = text, detect_entities(text)
+    message.edit_date = max(now(), message.date)
+    await chat.touch()
+    await sandbox.push_update(bot, "edited_message", message.to_api())
+    return message
+
+
 async def send_contact(
     sandbox: Sandbox, bot: BotState, user: Account, phone_number: str, *, own: bool = True
 ) -> Message:

@@ -233,6 +233,14 @@ class SandboxUser:
             body["chat_id"] = chat_id
         return await self._do("send", body, chat_id=chat_id, wait=wait, expect=expect)
 
+    async def edit(
+        self, message_id: int, text: str, *, wait: float = DEFAULT_WAIT, expect: bool = True
+    ) -> Reply:
+        """Edit one of one's own messages (the bot gets an edited_message update)."""
+        return await self._do(
+            "edit", {"message_id": message_id, "text": text}, wait=wait, expect=expect
+        )
+
     async def tap(self, label: str, *, wait: float = DEFAULT_WAIT) -> Reply:
         """Press a button by its label: an inline button of the newest bot message that has
         it, else a button of the reply keyboard."""

@@ -189,6 +189,14 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
             await actions.send_text(sandbox, bot, user, _field(data, "text", str), chat)
         ).to_api()
 
+    async def edit(request: Request) -> Any:
+        data, bot, user = await _body(request), bot_of(request), user_of(request)
+        chat = chat_of(bot, data.get("chat_id"), user)
+        message = await actions.edit_text(
+            sandbox, bot, user, _field(data, "message_id", int), _field(data, "text", str), chat
+        )
+        return message.to_api()
+
     async def contact(request: Request) -> Any:
         data = await _body(request)
         message = await actions.send_contact(
@@ -364,6 +372,7 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
         Route("/users", _endpoint(list_users), methods=get),
         Route("/groups", _endpoint(create_group), methods=post),
         Route(f"{user_path}/send", _endpoint(send), methods=post),
+        Route(f"{user_path}/edit", _endpoint(edit), methods=post),
         Route(f"{user_path}/contact", _endpoint(contact), methods=post),
         Route(f"{user_path}/location", _endpoint(location), methods=post),
         Route(f"{user_path}/photo", _endpoint(photo), methods=post),
