@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from aiogram import Bot, Dispatcher
 from pydantic import SecretStr
 
+from tgshop.api.telegram_webhook import WEBHOOK_PATH
 from tgshop.app import Container, build_container
-from tgshop.config import Settings, settings_problems
+from tgshop.bot.dedup import DatabaseDeduplicator
+from tgshop.config import Settings, ShopSettings, settings_problems
 from tgshop.db import migrate
 from tgshop.db.engine import Database, create_engine
 
@@ -87,12 +91,64 @@ def build_worker(container: Container) -> Worker:
         default_handlers(container, container.translator),
         container.settings.worker,
         container.clock,
-        periodic=[(30.0, container.orders.expire_unpaid)],
+        periodic=[
+            (30.0, container.orders.expire_unpaid),
+            (3600.0, DatabaseDeduplicator(container.db, container.clock).purge),
+        ],
     )
 
 
+@dataclass
+class TelegramFront:
+    """The bot's side of the HTTP app: the webhook route and what it feeds."""
+
+    bot: Bot
+    dispatcher: Dispatcher
+    router: Any
+
+    async def register_webhook(self, url: str, secret: str | None) -> bool:
+        """Tell Telegram where to deliver; log clearly when it refuses and why."""
+        try:
+            await self.bot.set_webhook(
+                url,
+                secret_token=secret,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        except Exception as exc:
+            log.error("webhook registration failed", url=url, reason=f"{type(exc).__name__}: {exc}")
+            return False
+        log.info("webhook registered", url=url)
+        return True
+
+
+def build_telegram_front(container: Container) -> TelegramFront | None:
+    """The customer bot over the webhook, when a bot token is configured."""
+    if container.settings.telegram.bot_token is None:
+        return None
+    from tgshop.api.telegram_webhook import build_telegram_webhook_router
+    from tgshop.bot.dedup import RedisDeduplicator
+    from tgshop.bot.factory import build_bot, build_dispatcher
+
+    bot = build_bot(container.settings.telegram)
+    dispatcher = build_dispatcher(container)
+    dedup = (
+        RedisDeduplicator(container.redis)
+        if container.redis is not None
+        else DatabaseDeduplicator(container.db, container.clock)
+    )
+    secret = container.settings.telegram.webhook_secret
+    router = build_telegram_webhook_router(
+        bot, dispatcher, secret.get_secret_value() if secret else None, dedup
+    )
+    return TelegramFront(bot, dispatcher, router)
+
+
 async def _serve_container(
-    container: Container, options: ServeOptions, *, mount: Any = None
+    container: Container,
+    options: ServeOptions,
+    *,
+    mount: Any = None,
+    on_started: Callable[[TelegramFront], Awaitable[Any]] | None = None,
 ) -> int:
     """Serve the HTTP app (and ``mount``, an ASGI app for every other path) plus the worker."""
     import uvicorn
@@ -106,7 +162,8 @@ async def _serve_container(
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    http = create_http_app(container)
+    front = build_telegram_front(container)
+    http = create_http_app(container, routers=[front.router] if front is not None else [])
     if mount is not None:
         http.mount("/", mount)
     config = uvicorn.Config(
@@ -141,9 +198,13 @@ async def _serve_container(
         worker_task = asyncio.create_task(worker.run()) if worker is not None else None
         if worker_task is not None:
             worker_task.add_done_callback(on_worker_done)
+        started = asyncio.create_task(_after_start(server, front, on_started, container))
         try:
             await server.serve()
         finally:
+            started.cancel()
+            if front is not None:
+                await front.bot.session.close()
             if worker is not None and worker_task is not None:
                 worker.stop()
                 await asyncio.gather(worker_task, return_exceptions=True)
@@ -154,6 +215,28 @@ async def _serve_container(
         return 1
     log.info("stopped cleanly")
     return 0
+
+
+async def _after_start(
+    server: Any,
+    front: TelegramFront | None,
+    on_started: Callable[[TelegramFront], Awaitable[Any]] | None,
+    container: Container,
+) -> None:
+    """Once the server listens: register the webhook (production, or when told to)."""
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    if front is None:
+        return
+    if on_started is not None:
+        await on_started(front)
+        return
+    telegram = container.settings.telegram
+    if container.settings.app.is_production and telegram.public_url:
+        secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else None
+        await front.register_webhook(f"{telegram.public_url}{WEBHOOK_PATH}", secret)
 
 
 async def serve(settings: Settings, options: ServeOptions) -> int:
@@ -209,15 +292,20 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
     _configure_logging(settings)
     world = demo_world()
     base = f"http://{options.host}:{options.port}"
+    webhook_secret = secrets.token_urlsafe(24)
     telegram = settings.telegram.model_copy(
         update={
             "bot_token": SecretStr(world.bot.token),
+            "webhook_secret": SecretStr(webhook_secret),
             "telegram_api_url": base,
             "manager_chat_id": world.manager_chat.id,
             "staff_ids": [world.manager_id],
         }
     )
-    settings = dataclasses.replace(settings, telegram=telegram)
+    shop = settings.shop
+    if shop.name == ShopSettings.model_fields["name"].default:
+        shop = shop.model_copy(update={"name": world.bot.account.first_name})
+    settings = dataclasses.replace(settings, telegram=telegram, shop=shop)
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)
@@ -232,7 +320,13 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
             "Press Ctrl+C to stop.\n",
             flush=True,
         )
-        return await _serve_container(container, options, mount=create_sandbox_app(world.sandbox))
+
+        async def deliver_here(front: TelegramFront) -> None:
+            await front.register_webhook(f"{base}{WEBHOOK_PATH}", webhook_secret)
+
+        return await _serve_container(
+            container, options, mount=create_sandbox_app(world.sandbox), on_started=deliver_here
+        )
     finally:
         await world.sandbox.close()
         await container.close()

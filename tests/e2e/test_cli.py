@@ -167,6 +167,15 @@ def sandbox_is_there(base: str) -> None:
     assert [b["username"] for b in bots] == ["leaf_and_bean_bot"]
     chats = httpx.get(f"{base}/sandbox/api/chats", timeout=5).json()["result"]
     assert [c["type"] for c in chats] == ["supergroup"]
+    # The shop's bot answers in the sandbox: webhook registered, update delivered, reply sent.
+    api = f"{base}/sandbox/api"
+    user = httpx.post(f"{api}/users", json={"first_name": "Dana"}, timeout=5).json()["result"]
+    httpx.post(f"{api}/users/{user['id']}/send", json={"text": "/start"}, timeout=5)
+    chat = httpx.get(
+        f"{api}/chats/{user['id']}", params={"after_version": 1, "wait": 15}, timeout=20
+    ).json()["result"]
+    replies = [m["text"] for m in chat["messages"] if m["from"]["is_bot"]]
+    assert replies and "Welcome to Leaf & Bean" in replies[0], chat
 
 
 def test_demo_runs_offline_in_an_empty_folder_with_its_catalog(tmp_path: Path) -> None:

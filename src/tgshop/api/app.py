@@ -11,12 +11,12 @@ CSP forbids and an offline demo cannot reach. The OpenAPI schema is served in de
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from tgshop import __version__
 from tgshop.api.health import build_health_router
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-def create_http_app(container: Container) -> FastAPI:
+def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The HTTP app; ``routers`` adds front ends built elsewhere (the Telegram webhook)."""
     production = container.settings.app.is_production
     log = structlog.get_logger("tgshop.api")
 
@@ -57,6 +58,8 @@ def create_http_app(container: Container) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(build_health_router(container, check_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
+    for router in routers:
+        app.include_router(router)
 
     # add_middleware prepends: the last added is the outermost. Security headers wrap the
     # request context so they land on the 500 that the context middleware renders too.

@@ -18,6 +18,7 @@ from tgshop.db.models.orders import (
     PromoCode,
     PromoRedemption,
 )
+from tgshop.db.models.telegram import ProcessedUpdate
 from tgshop.db.models.users import AuditLog, Setting, StaffMember, User
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "OrderItem",
     "OutboxJob",
     "Payment",
+    "ProcessedUpdate",
     "Product",
     "PromoCode",
     "PromoRedemption",

@@ -1,0 +1,61 @@
+"""Telegram re-delivers an update whose answer was slow or not 2xx; each update is taken in
+once. With Redis the marks live there (shared by every replica, expiring after a day);
+without it, in the database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import delete
+
+from tgshop.db.engine import Database
+from tgshop.db.models import ProcessedUpdate
+from tgshop.db.upsert import insert_for
+from tgshop.services.ports import Clock
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+KEEP = timedelta(days=1)
+
+
+class UpdateDeduplicator(Protocol):
+    async def first_time(self, bot_id: int, update_id: int) -> bool:
+        """True the first time an update id is seen, False for a re-delivery."""
+        ...
+
+
+class RedisDeduplicator:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def first_time(self, bot_id: int, update_id: int) -> bool:
+        key = f"tgshop:update:{bot_id}:{update_id}"
+        return bool(await self._redis.set(key, b"1", nx=True, ex=int(KEEP.total_seconds())))
+
+
+class DatabaseDeduplicator:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def first_time(self, bot_id: int, update_id: int) -> bool:
+        async with self._db.transaction() as session:
+            stmt = (
+                insert_for(session, ProcessedUpdate.__table__)
+                .values(bot_id=bot_id, update_id=update_id, received_at=self._clock.now())
+                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+            )
+            connection = await session.connection()
+            return bool((await connection.execute(stmt)).rowcount)
+
+    async def purge(self) -> int:
+        """Forget marks older than a day (Telegram gives up re-delivering long before)."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(ProcessedUpdate).where(
+                    ProcessedUpdate.received_at < self._clock.now() - KEEP
+                )
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,39 @@
+"""Build the aiogram Bot and Dispatcher from the container (called by the composition root's
+users: runtime and tests; nothing is built at import time)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from tgshop.bot.middlewares import CustomerMiddleware
+from tgshop.bot.routers.start import start_router
+from tgshop.config import TelegramSettings
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+
+def build_bot(telegram: TelegramSettings) -> Bot:
+    if telegram.bot_token is None:
+        raise ValueError("TGSHOP_BOT_TOKEN is not set")
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.telegram_api_url))
+    return Bot(
+        telegram.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def build_dispatcher(container: Container) -> Dispatcher:
+    dispatcher = Dispatcher()
+    middleware = CustomerMiddleware(container.users, container.translator)
+    dispatcher.message.outer_middleware(middleware)
+    dispatcher.callback_query.outer_middleware(middleware)
+    dispatcher.include_router(start_router(container))
+    return dispatcher

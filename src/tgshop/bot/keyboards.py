@@ -1,0 +1,55 @@
+"""Keyboards, with every label from the i18n catalogs."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    WebAppInfo,
+)
+
+from tgshop.i18n.translator import Translations
+
+LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+MENU_KEYS = ("catalog", "cart", "orders", "help", "language")
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    code: str
+
+
+def main_menu(t: Translations, shop_url: str | None) -> ReplyKeyboardMarkup:
+    """Catalog, Cart, My orders, Open shop (the Mini App, when it has a public URL), Help,
+    Language."""
+    rows = [
+        [
+            KeyboardButton(text=t.gettext("bot.menu.catalog")),
+            KeyboardButton(text=t.gettext("bot.menu.cart")),
+        ],
+        [KeyboardButton(text=t.gettext("bot.menu.orders"))],
+    ]
+    if shop_url:
+        rows[1].append(
+            KeyboardButton(text=t.gettext("bot.menu.shop"), web_app=WebAppInfo(url=shop_url))
+        )
+    rows.append(
+        [
+            KeyboardButton(text=t.gettext("bot.menu.help")),
+            KeyboardButton(text=t.gettext("bot.menu.language")),
+        ]
+    )
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def language_picker(current: str) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(
+            text=("✓ " if code == current else "") + name,
+            callback_data=LanguageChoice(code=code).pack(),
+        )
+        for code, name in LANGUAGE_NAMES.items()
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons])

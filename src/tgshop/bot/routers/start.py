@@ -1,0 +1,65 @@
+"""/start, the main menu, help and the language switch."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from aiogram import F, Router
+from aiogram.filters import CommandStart
+from aiogram.types import CallbackQuery, Message
+
+from tgshop.bot.keyboards import LANGUAGE_NAMES, LanguageChoice, language_picker, main_menu
+from tgshop.i18n.translator import Translations
+from tgshop.services.users import UserView
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+
+def _labels(container: Container, key: str) -> set[str]:
+    """A menu button's label in every language (a person may switch language mid-chat)."""
+    return {container.translator.get(code).gettext(key) for code in ("en", "ru")}
+
+
+def start_router(container: Container) -> Router:
+    router = Router(name="start")
+    shop_name = container.settings.shop.name
+    shop_url = container.settings.telegram.public_url
+    shop_url = f"{shop_url}/app" if shop_url and shop_url.startswith("https://") else None
+
+    @router.message(CommandStart())
+    async def start(message: Message, customer: UserView, t: Translations) -> None:
+        await message.answer(
+            t.gettext(
+                "bot.start.welcome", name=escape(customer.first_name), shop=escape(shop_name)
+            ),
+            reply_markup=main_menu(t, shop_url),
+        )
+
+    @router.message(F.text.in_(_labels(container, "bot.menu.help")))
+    async def help_(message: Message, t: Translations) -> None:
+        await message.answer(t.gettext("bot.help", shop=escape(shop_name)))
+
+    @router.message(F.text.in_(_labels(container, "bot.menu.language")))
+    async def choose_language(message: Message, customer: UserView, t: Translations) -> None:
+        await message.answer(
+            t.gettext("bot.language.choose"), reply_markup=language_picker(customer.language)
+        )
+
+    @router.callback_query(LanguageChoice.filter())
+    async def set_language(
+        query: CallbackQuery, callback_data: LanguageChoice, customer: UserView, t: Translations
+    ) -> None:
+        if callback_data.code not in LANGUAGE_NAMES:  # a forged or outdated button
+            await query.answer(t.gettext("bot.language.choose"), show_alert=True)
+            return
+        updated = await container.users.set_language(customer.id, callback_data.code)
+        t = container.translator.get(updated.language)
+        await query.answer(t.gettext("bot.language.set"))
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                t.gettext("bot.language.set"), reply_markup=main_menu(t, shop_url)
+            )
+
+    return router
