@@ -22,6 +22,11 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Import and export the catalog (JSON).", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+webhook_app = typer.Typer(
+    help="Register, inspect or remove the Telegram webhook.", no_args_is_help=True
+)
+app.add_typer(webhook_app, name="webhook")
+DropPending = Annotated[bool, typer.Option("--drop-pending", help="also drop queued updates")]
 
 Host = Annotated[str, typer.Option(help="interface to listen on")]
 Port = Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)]
@@ -197,6 +202,40 @@ def catalog_export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         typer.echo(text, err=True)
+
+
+def _webhook(action: str, drop_pending: bool = False) -> None:
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
+    from tgshop.runtime import webhook_command
+
+    settings = _settings_or_exit()
+    try:
+        typer.echo(asyncio.run(webhook_command(settings, action, drop_pending=drop_pending)))
+    except ValueError as exc:
+        typer.secho(f"Cannot {action} the webhook: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except (TelegramAPIError, TelegramNetworkError) as exc:
+        typer.secho(f"Telegram refused: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@webhook_app.command("set")
+def webhook_set(drop_pending: DropPending = False) -> None:
+    """Register TGSHOP_PUBLIC_URL/telegram/webhook with the secret and used update types."""
+    _webhook("set", drop_pending)
+
+
+@webhook_app.command("info")
+def webhook_info() -> None:
+    """Show what Telegram knows: URL, pending updates, last error."""
+    _webhook("info")
+
+
+@webhook_app.command("delete")
+def webhook_delete(drop_pending: DropPending = False) -> None:
+    """Remove the webhook (e.g. before polling)."""
+    _webhook("delete", drop_pending)
 
 
 def main() -> None:

@@ -370,3 +370,51 @@ async def export_catalog(settings: Settings, output: Path | None) -> str:
         return dumps_catalog(document)
     finally:
         await container.close()
+
+
+async def webhook_command(settings: Settings, action: str, *, drop_pending: bool = False) -> str:
+    """`tgshop webhook set|info|delete` against the configured Bot API; returns what to print.
+
+    ``set`` registers ``TGSHOP_PUBLIC_URL/telegram/webhook`` with the secret and the update
+    types the bot handles. Raises ValueError naming the missing variable.
+    """
+    from tgshop.bot.factory import build_bot, build_dispatcher
+
+    telegram = settings.telegram
+    if telegram.bot_token is None:
+        raise ValueError("TGSHOP_BOT_TOKEN is not set")
+    container = build_container(settings)
+    bot = build_bot(telegram)
+    try:
+        if action == "set":
+            if not telegram.public_url:
+                raise ValueError("TGSHOP_PUBLIC_URL is not set (where Telegram should deliver)")
+            if telegram.webhook_secret is None:
+                raise ValueError("TGSHOP_WEBHOOK_SECRET is not set")
+            url = f"{telegram.public_url}{WEBHOOK_PATH}"
+            allowed = build_dispatcher(container).resolve_used_update_types()
+            await bot.set_webhook(
+                url,
+                secret_token=telegram.webhook_secret.get_secret_value(),
+                allowed_updates=allowed,
+                drop_pending_updates=drop_pending,
+            )
+            return f"webhook set: {url} (updates: {', '.join(allowed)})"
+        if action == "delete":
+            await bot.delete_webhook(drop_pending_updates=drop_pending)
+            return "webhook deleted" + (" and pending updates dropped" if drop_pending else "")
+        info = await bot.get_webhook_info()
+        lines = [
+            f"url: {info.url or '(none: the bot is not on a webhook)'}",
+            f"pending updates: {info.pending_update_count}",
+        ]
+        if info.max_connections:
+            lines.append(f"max connections: {info.max_connections}")
+        if info.allowed_updates:
+            lines.append(f"allowed updates: {', '.join(info.allowed_updates)}")
+        if info.last_error_message:
+            lines.append(f"last error: {info.last_error_message} ({info.last_error_date})")
+        return "\n".join(lines)
+    finally:
+        await bot.session.close()
+        await container.close()
