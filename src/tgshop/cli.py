@@ -111,13 +111,16 @@ def serve(
     port: Port = 8080,
     worker: Annotated[bool, typer.Option(help="run the outbox worker in this process")] = True,
     migrate: Annotated[bool, typer.Option(help="upgrade the database before starting")] = True,
+    polling: Annotated[
+        bool, typer.Option(help="get updates by long polling instead of a webhook (behind NAT)")
+    ] = False,
 ) -> None:
     """Run the HTTP service (webhooks, API, health, metrics) and, by default, the worker."""
     from tgshop.runtime import ServeOptions
     from tgshop.runtime import serve as run
 
     settings = _settings_or_exit()
-    sys.exit(_run_server(run(settings, ServeOptions(host, port, worker, migrate))))
+    sys.exit(_run_server(run(settings, ServeOptions(host, port, worker, migrate, polling))))
 
 
 @app.command("worker")

@@ -38,6 +38,7 @@ class ServeOptions:
     port: int
     worker: bool
     migrate: bool
+    polling: bool = False
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -163,6 +164,24 @@ async def _serve_container(
             yield
 
     front = build_telegram_front(container)
+    polling_lock = None
+    if options.polling:
+        if front is None:
+            log.error("polling needs TGSHOP_BOT_TOKEN")
+            return 2
+        from tgshop.bot.polling_lock import PollerAlreadyRunning, PollingLock
+
+        polling_lock = PollingLock(container.db, front.bot.id)
+        try:
+            await polling_lock.acquire()
+        except PollerAlreadyRunning as held:
+            log.error(
+                "another tgshop is already polling for this bot; exiting instead of fighting "
+                "over getUpdates (Telegram would answer Conflict to both)",
+                lock=str(held),
+            )
+            await front.bot.session.close()
+            return 3
     http = create_http_app(container, routers=[front.router] if front is not None else [])
     if mount is not None:
         http.mount("/", mount)
@@ -177,6 +196,8 @@ async def _serve_container(
     )
     server = Server(config)
     worker = build_worker(container) if options.worker else None
+
+    polling_task: asyncio.Task[None] | None = None
 
     def stop() -> None:
         log.info("shutdown requested")
@@ -198,11 +219,26 @@ async def _serve_container(
         worker_task = asyncio.create_task(worker.run()) if worker is not None else None
         if worker_task is not None:
             worker_task.add_done_callback(on_worker_done)
+        if polling_lock is not None and front is not None:
+            await front.bot.delete_webhook()  # Telegram refuses getUpdates while one is set
+            polling_task = asyncio.create_task(
+                front.dispatcher.start_polling(
+                    front.bot, handle_signals=False, close_bot_session=False
+                )
+            )
+            log.info("polling for updates", lock=polling_lock.where)
+            on_started = _no_webhook
         started = asyncio.create_task(_after_start(server, front, on_started, container))
         try:
             await server.serve()
         finally:
             started.cancel()
+            if polling_task is not None and front is not None:
+                with contextlib.suppress(RuntimeError):  # already stopped by the signal
+                    await front.dispatcher.stop_polling()
+                await asyncio.gather(polling_task, return_exceptions=True)
+            if polling_lock is not None:
+                await polling_lock.release()
             if front is not None:
                 await front.bot.session.close()
             if worker is not None and worker_task is not None:
@@ -215,6 +251,10 @@ async def _serve_container(
         return 1
     log.info("stopped cleanly")
     return 0
+
+
+async def _no_webhook(front: TelegramFront) -> None:
+    """Polling: nothing to register once the server listens."""
 
 
 async def _after_start(
