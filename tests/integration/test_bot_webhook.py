@@ -3,6 +3,7 @@ secret checked in constant time, bad bodies refused, re-delivered updates taken 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -175,3 +176,35 @@ async def test_a_redelivered_update_is_taken_once(
                 ).status_code == 200
         bot_messages = [m for m in await alice.history() if m["from"]["is_bot"]]
         assert len(bot_messages) == 2  # the first /start, and the injected one once
+
+
+async def test_blocking_the_bot_is_remembered(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from tgshop.db.models import User
+
+    async def blocked_at(telegram_id: int) -> object:
+        async with db.read() as session:
+            return (
+                await session.execute(
+                    select(User.bot_blocked_at).where(User.telegram_id == telegram_id)
+                )
+            ).scalar_one()
+
+    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db):
+        alice = await sandbox.client.user("Alice")
+        await alice.send("/start")
+        await alice.block()
+        for _ in range(100):
+            if await blocked_at(alice.id) is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert await blocked_at(alice.id) is not None
+        await alice.unblock()
+        for _ in range(100):
+            if await blocked_at(alice.id) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await blocked_at(alice.id) is None

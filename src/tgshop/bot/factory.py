@@ -12,6 +12,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from tgshop.bot.middlewares import CustomerMiddleware
+from tgshop.bot.routers.membership import membership_router
 from tgshop.bot.routers.start import start_router
 from tgshop.config import TelegramSettings
 
@@ -36,4 +37,5 @@ def build_dispatcher(container: Container) -> Dispatcher:
     dispatcher.message.outer_middleware(middleware)
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_router(start_router(container))
+    dispatcher.include_router(membership_router(container.users))
     return dispatcher

@@ -126,6 +126,21 @@ class UserService:
             await session.flush()
             return _view(user)
 
+    async def record_bot_blocked(self, telegram_id: int, blocked: bool) -> None:
+        """A person blocked (or unblocked) the bot: remember when, so broadcasts and
+        notifications skip them until they come back. Unknown people are ignored."""
+        async with self._db.transaction() as session:
+            user = (
+                await session.execute(select(User).where(User.telegram_id == telegram_id))
+            ).scalar_one_or_none()
+            if user is None:
+                return
+            if blocked and user.bot_blocked_at is None:
+                user.bot_blocked_at = self._clock.now()
+            elif not blocked:
+                user.bot_blocked_at = None
+            user.updated_at = self._clock.now()
+
     async def get(self, user_id: int) -> UserView:
         async with self._db.read() as session:
             user = await session.get(User, user_id)
