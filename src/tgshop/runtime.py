@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from tgshop.api.telegram_webhook import WEBHOOK_PATH
 from tgshop.app import Container, build_container
 from tgshop.bot.dedup import DatabaseDeduplicator
+from tgshop.bot.factory import register_commands
 from tgshop.config import Settings, ShopSettings, settings_problems
 from tgshop.db import migrate
 from tgshop.db.engine import Database, create_engine
@@ -270,6 +271,10 @@ async def _after_start(
         await asyncio.sleep(0.05)
     if front is None:
         return
+    try:
+        await register_commands(front.bot, container.translator)
+    except Exception as exc:
+        log.warning("could not register the bot's commands", reason=f"{type(exc).__name__}: {exc}")
     if on_started is not None:
         await on_started(front)
         return

@@ -17,6 +17,7 @@ from tests.support.sandbox import RunningSandbox
 from tgshop.api.app import create_http_app
 from tgshop.api.telegram_webhook import WEBHOOK_PATH
 from tgshop.app import build_container
+from tgshop.bot.factory import register_commands
 from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.runtime import build_telegram_front
@@ -35,6 +36,7 @@ async def shop(sandbox: RunningSandbox, settings: Settings, db: Database) -> Asy
     try:
         async with serving(app) as url:
             assert await front.register_webhook(f"{url}{WEBHOOK_PATH}", SECRET)
+            await register_commands(front.bot, container.translator)
             yield url
     finally:
         await front.bot.session.close()
@@ -85,6 +87,11 @@ async def test_start_menu_help_and_language(
         assert again.text.startswith("Hello, <b>Eve</b> & </a>!")
         helped = await hostile.tap("Help")
         assert "Tea & <Co>" in helped.text
+        assert (await hostile.send("/language")).text == "Choose your language:"
+        commands = sandbox.sandbox.bot(sandbox.token).commands
+        assert [c["command"] for c in commands[("default", "ru")]] == ["start", "help", "language"]
+        assert commands[("default", "ru")][0]["description"] == "Главное меню"
+        assert commands[("default", "")][1]["description"] == "How this shop works"
 
 
 async def test_wrong_secret_and_bad_bodies_are_refused(

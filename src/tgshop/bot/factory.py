@@ -10,11 +10,13 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.types import BotCommand
 
 from tgshop.bot.middlewares import CustomerMiddleware
 from tgshop.bot.routers.membership import membership_router
 from tgshop.bot.routers.start import start_router
 from tgshop.config import TelegramSettings
+from tgshop.i18n.translator import Translator
 
 if TYPE_CHECKING:
     from tgshop.app import Container
@@ -39,3 +41,16 @@ def build_dispatcher(container: Container) -> Dispatcher:
     dispatcher.include_router(start_router(container))
     dispatcher.include_router(membership_router(container.users))
     return dispatcher
+
+
+COMMANDS = ("start", "help", "language")
+
+
+async def register_commands(bot: Bot, translator: Translator) -> None:
+    """The command menu in every language we speak (the default list is English)."""
+    for language in ("", "en", "ru"):
+        t = translator.get(language or "en")
+        commands = [
+            BotCommand(command=c, description=t.gettext(f"bot.command.{c}")) for c in COMMANDS
+        ]
+        await bot.set_my_commands(commands, language_code=language or None)

@@ -6,7 +6,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from aiogram import F, Router
-from aiogram.filters import CommandStart
+from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 
 from tgshop.bot.keyboards import LANGUAGE_NAMES, LanguageChoice, language_picker, main_menu
@@ -37,10 +37,12 @@ def start_router(container: Container) -> Router:
             reply_markup=main_menu(t, shop_url),
         )
 
+    @router.message(Command("help"))
     @router.message(F.text.in_(_labels(container, "bot.menu.help")))
     async def help_(message: Message, t: Translations) -> None:
         await message.answer(t.gettext("bot.help", shop=escape(shop_name)))
 
+    @router.message(Command("language"))
     @router.message(F.text.in_(_labels(container, "bot.menu.language")))
     async def choose_language(message: Message, customer: UserView, t: Translations) -> None:
         await message.answer(
