@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from tests.support import databases
 from tests.support.fakes import FrozenClock, RecordingTelegram
 from tests.support.sandbox import RunningSandbox, running_sandbox
-from tgshop.config import Settings, load_settings
+from tgshop.config import AppSettings, Settings, load_settings
 from tgshop.db.engine import Database
+from tgshop.logging import configure_logging
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -112,3 +114,12 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
     """A fresh sandbox (flood limits off) on a free port, with one bot; see docs/testing.md."""
     async with running_sandbox() as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_the_service_does() -> None:
+    """Log like `tgshop serve` (plain tracebacks). structlog's unconfigured default renders
+    rich tracebacks with locals, which can block the event loop for seconds and starve a
+    sandbox served in the same loop."""
+    if not structlog.is_configured():
+        configure_logging(AppSettings(log_format="console"))

@@ -215,3 +215,47 @@ async def test_blocking_the_bot_is_remembered(
                 break
             await asyncio.sleep(0.05)
         assert await blocked_at(alice.id) is None
+
+
+async def test_a_failing_handler_gets_an_error_id_to_the_person_and_the_staff(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    from aiogram import F, Router
+    from aiogram.types import Message
+
+    manager = await sandbox.client.user("Maria")
+    group = await sandbox.client.group("Orders", [manager])
+    settings = make_settings(
+        database={"url": db_url},
+        telegram={
+            "bot_token": sandbox.token,
+            "telegram_api_url": sandbox.url,
+            "webhook_secret": SECRET,
+            "manager_chat_id": group["id"],
+        },
+    )
+    container = build_container(settings, db=db, clock=FrozenClock())
+    front = build_telegram_front(container)
+    assert front is not None
+    broken = Router(name="broken")  # a handler with a bug, added the way a router is
+
+    @broken.message(F.text == "boom")
+    async def boom(message: Message) -> None:
+        raise RuntimeError("kaboom <script>")
+
+    front.dispatcher.include_router(broken)
+    app = create_http_app(container, routers=[front.router])
+    try:
+        async with serving(app) as url:
+            assert await front.register_webhook(f"{url}{WEBHOOK_PATH}", SECRET)
+            alice = await sandbox.client.user("Alice")
+            reply = await alice.send("boom")
+            assert reply.text.startswith("Sorry, something went wrong on our side.")
+            error_id = reply.messages[0]["entities"][0]
+            code = reply.text[error_id["offset"] : error_id["offset"] + error_id["length"]]
+            staff = (await sandbox.client.chat(group["id"], after_version=0, wait=5))["messages"]
+            report = staff[-1]["text"]
+            assert code in report and "message" in report
+            assert "RuntimeError: kaboom <script>" in report  # escaped on the way, shown as text
+    finally:
+        await front.bot.session.close()

@@ -448,7 +448,10 @@ async def test_two_workers_never_run_a_job_twice(
     assert sorted(counts) == ids, "every job ran"
     assert max(counts.values()) == 1, "no job ran twice"
     assert sum(worker.processed for worker in pool) == count
-    assert sum(1 for worker in pool if worker.processed) >= 2, "the work was really shared"
+    if backend == "postgres":
+        # SQLite has one claimer at a time by design, and under load one worker may drain
+        # 60 quick jobs before the other connects; PostgreSQL with 300 must really share.
+        assert sum(1 for worker in pool if worker.processed) >= 2, "the work was really shared"
     assert {row.status for row in await all_jobs(db)} == {"done"}
 
 

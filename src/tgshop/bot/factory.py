@@ -12,7 +12,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
-from tgshop.bot.middlewares import CustomerMiddleware
+from tgshop.bot.errors import error_router
+from tgshop.bot.middlewares import CustomerMiddleware, LogContextMiddleware
 from tgshop.bot.routers.membership import membership_router
 from tgshop.bot.routers.start import start_router
 from tgshop.config import TelegramSettings
@@ -35,11 +36,15 @@ def build_bot(telegram: TelegramSettings) -> Bot:
 
 def build_dispatcher(container: Container) -> Dispatcher:
     dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(LogContextMiddleware())
     middleware = CustomerMiddleware(container.users, container.translator)
     dispatcher.message.outer_middleware(middleware)
     dispatcher.callback_query.outer_middleware(middleware)
     dispatcher.include_router(start_router(container))
     dispatcher.include_router(membership_router(container.users))
+    dispatcher.include_router(
+        error_router(container.translator, container.settings.telegram.manager_chat_id)
+    )
     return dispatcher
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import structlog
 from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram.types import TelegramObject, Update, User
 
 from tgshop.i18n.translator import Translator
 from tgshop.services.users import TelegramUserData, UserService
@@ -38,3 +39,15 @@ class CustomerMiddleware(BaseMiddleware):
             data["customer"] = customer
             data["t"] = self._translator.get(customer.language)
         return await handler(event, data)
+
+
+class LogContextMiddleware(BaseMiddleware):
+    """Every log line written while an update is handled carries its update and user ids."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        sender: User | None = data.get("event_from_user")
+        update_id = event.update_id if isinstance(event, Update) else None
+        with structlog.contextvars.bound_contextvars(
+            update_id=update_id, user_id=sender.id if sender else None
+        ):
+            return await handler(event, data)
