@@ -49,38 +49,31 @@ async def send_message(sandbox: Sandbox, bot: BotState, params: Params) -> dict[
     return message.to_api()
 
 
-async def send_photo(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
+async def _send_file(sandbox: Sandbox, bot: BotState, params: Params, kind: str) -> dict[str, Any]:
+    """sendPhoto / sendDocument: the file in the ``kind`` parameter, with a caption."""
     chat = writable_chat(sandbox, bot, params)
-    params.required("photo")
+    params.required(kind)
     text, entities = caption(params, sandbox.world.users)
-    stored = files.resolve(bot, params, "photo", "photo")
+    stored = files.resolve(bot, params, kind, kind)
     inline = apply_reply_keyboard(chat, params)
+    shown = files.photo_sizes(stored) if kind == "photo" else files.document(stored)
     message = await sandbox.add_message(
         chat,
         bot.account,
         caption=text,
         caption_entities=entities,
         reply_markup=inline,
-        extra={"photo": files.photo_sizes(stored)},
+        extra={kind: shown},
     )
     return message.to_api()
+
+
+async def send_photo(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
+    return await _send_file(sandbox, bot, params, "photo")
 
 
 async def send_document(sandbox: Sandbox, bot: BotState, params: Params) -> dict[str, Any]:
-    chat = writable_chat(sandbox, bot, params)
-    params.required("document")
-    text, entities = caption(params, sandbox.world.users)
-    stored = files.resolve(bot, params, "document", "document")
-    inline = apply_reply_keyboard(chat, params)
-    message = await sandbox.add_message(
-        chat,
-        bot.account,
-        caption=text,
-        caption_entities=entities,
-        reply_markup=inline,
-        extra={"document": files.document(stored)},
-    )
-    return message.to_api()
+    return await _send_file(sandbox, bot, params, "document")
 
 
 async def send_media_group(sandbox: Sandbox, bot: BotState, params: Params) -> list[dict[str, Any]]:
