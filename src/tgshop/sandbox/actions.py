@@ -34,11 +34,22 @@ class ActionError(Exception):
     """The person cannot do that (the message says why)."""
 
 
+def _ensure_not_blocked(bot: BotState, user: Account, chat: Chat) -> None:
+    if chat.type == "private" and user.id in bot.blocked_by:
+        raise ActionError("this person blocked the bot; unblock it first")
+
+
+def _pending(sandbox: Sandbox, user: Account, registry: dict[str, PendingQuery]) -> PendingQuery:
+    """A query the bot must answer, registered where its answer method looks it up."""
+    query = PendingQuery(sandbox.new_query_id(), user.id, time.monotonic(), sandbox.future())
+    registry[query.id] = query
+    return query
+
+
 async def _user_message(
     sandbox: Sandbox, bot: BotState, user: Account, chat: Chat, **fields: Any
 ) -> Message:
-    if chat.type == "private" and user.id in bot.blocked_by:
-        raise ActionError("this person blocked the bot; unblock it first")
+    _ensure_not_blocked(bot, user, chat)
     message = await sandbox.add_message(chat, user, **fields)
     await sandbox.push_update(bot, "message", message.to_api())
     return message
@@ -142,10 +153,8 @@ async def press_inline(
         raise ActionError(f"there is no message {message_id} in this chat")
     button = find_inline_button(message, label)
     if "callback_data" in button:
-        if chat.type == "private" and user.id in bot.blocked_by:
-            raise ActionError("this person blocked the bot; unblock it first")
-        query = PendingQuery(sandbox.new_query_id(), user.id, time.monotonic(), sandbox.future())
-        bot.callback_queries[query.id] = query
+        _ensure_not_blocked(bot, user, chat)
+        query = _pending(sandbox, user, bot.callback_queries)
         await sandbox.push_update(
             bot,
             "callback_query",
@@ -211,10 +220,8 @@ async def pay(
     then the successful_payment message. Returns what happened."""
     invoice = _invoice(bot, chat, message_id, link)
     chat = chat or sandbox.private_chat(bot, user)
-    if chat.type == "private" and user.id in bot.blocked_by:
-        raise ActionError("this person blocked the bot; unblock it first")
-    query = PendingQuery(sandbox.new_query_id(), user.id, time.monotonic(), sandbox.future())
-    bot.pre_checkout_queries[query.id] = query
+    _ensure_not_blocked(bot, user, chat)
+    query = _pending(sandbox, user, bot.pre_checkout_queries)
     await sandbox.push_update(
         bot,
         "pre_checkout_query",
