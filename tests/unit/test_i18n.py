@@ -23,12 +23,35 @@ def test_shipped_catalogs_load_without_a_compile_step(translator: Translator) ->
     assert translator.get("ru").gettext("order.status.shipped") == "отправлен"
 
 
-def test_every_translation_has_an_english_original_with_the_same_placeholders() -> None:
-    english = read_catalog(LOCALES / "en" / "LC_MESSAGES" / "messages.po")
-    russian = read_catalog(LOCALES / "ru" / "LC_MESSAGES" / "messages.po")
-    assert set(russian) == set(english), "ru and en must translate the same keys"
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (LOCALES / "en" / "LC_MESSAGES").glob("*.po"))
+)
+def test_every_translation_has_an_english_original_with_the_same_placeholders(
+    name: str,
+) -> None:
+    english = read_catalog(LOCALES / "en" / "LC_MESSAGES" / name)
+    russian = read_catalog(LOCALES / "ru" / "LC_MESSAGES" / name)
+    assert set(russian) == set(english), f"ru and en must translate the same keys in {name}"
     for key, text in russian.items():
         assert placeholders(text) == placeholders(english[key]), key
+
+
+def test_both_locales_have_the_same_catalog_files() -> None:
+    names = {
+        locale: sorted(p.name for p in (LOCALES / locale / "LC_MESSAGES").glob("*.po"))
+        for locale in ("en", "ru")
+    }
+    assert names["en"] == names["ru"]
+
+
+def test_a_key_defined_in_two_files_of_one_locale_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "en" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    (folder / "messages.po").write_text(header + 'msgid "a"\nmsgstr "A"\n', encoding="utf-8")
+    (folder / "more.po").write_text(header + 'msgid "a"\nmsgstr "A2"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"more\.po.*'a'"):
+        Translator.load(tmp_path)
 
 
 def test_parameters_are_filled_in(translator: Translator) -> None:

@@ -67,7 +67,11 @@ class Translations:
 
 
 class Translator:
-    """Every catalog found under a ``locales/<lang>/LC_MESSAGES/messages.po`` tree."""
+    """Every catalog found under a ``locales/<lang>/LC_MESSAGES/*.po`` tree.
+
+    A locale's messages may be split over several files by area (``messages.po``,
+    ``bot_catalog.po``...); they are merged, and a key defined in two files of one locale is
+    an error rather than a silent override."""
 
     def __init__(self, catalogs: dict[str, dict[str, str]], default: str = DEFAULT_LOCALE):
         if default not in catalogs:
@@ -81,12 +85,17 @@ class Translator:
 
     @classmethod
     def load(cls, directory: Path | None = None, default: str = DEFAULT_LOCALE) -> Translator:
-        """Read every ``messages.po`` below ``directory`` (the packaged catalogs by default)."""
+        """Read every ``.po`` file below ``directory`` (the packaged catalogs by default)."""
         root = directory or LOCALES_DIR
         catalogs: dict[str, dict[str, str]] = {}
-        for po_path in sorted(root.glob("*/LC_MESSAGES/messages.po")):
+        for po_path in sorted(root.glob("*/LC_MESSAGES/*.po")):
             locale = normalize_locale(po_path.parent.parent.name)
-            catalogs[locale] = read_catalog(po_path)
+            merged = catalogs.setdefault(locale, {})
+            messages = read_catalog(po_path)
+            twice = sorted(set(merged) & set(messages))
+            if twice:
+                raise ValueError(f"{po_path}: keys already defined for {locale!r}: {twice}")
+            merged.update(messages)
         if not catalogs:
             raise FileNotFoundError(f"no message catalogs under {root}")
         return cls(catalogs, default)
