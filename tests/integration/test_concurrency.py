@@ -13,7 +13,7 @@ from tests.support.fakes import FrozenClock
 from tgshop.config import ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order
-from tgshop.domain.errors import OutOfStock
+from tgshop.domain.errors import EmptyCart, OutOfStock
 from tgshop.services.cart import CartService
 from tgshop.services.orders import OrderService, PlaceOrderRequest
 
@@ -96,3 +96,28 @@ async def test_concurrent_cart_changes_are_not_lost(db: Database, db_url: str) -
         assert [line.quantity for line in (await carts.view(regular.id)).lines] == [6]
     finally:
         await crowd.dispose()
+
+
+async def test_a_double_tap_on_checkout_places_one_order(db: Database, db_url: str) -> None:
+    """Two checkouts of one cart at once (a double tap, or the bot and the Mini App): one
+    order; the other finds the cart already ordered instead of reserving the stock twice."""
+    clock = FrozenClock()
+    tea = await make_product(db, "Tea", variants=[("x", 100, 10)])
+    buyer = await make_user(db, telegram_id=710_001)
+    crowd = databases.database_for(db_url, pool_size=8, max_overflow=0)
+    try:
+        await CartService(crowd, clock, ShopSettings()).add(buyer.id, tea.variants[0].id, 3)
+        orders = OrderService(crowd, clock, ShopSettings())
+
+        async def checkout() -> str:
+            try:
+                await orders.place_order(PlaceOrderRequest(buyer.id))
+                return "placed"
+            except EmptyCart:
+                return "already ordered"
+
+        outcomes = await asyncio.gather(*(checkout() for _ in range(6)))
+    finally:
+        await crowd.dispose()
+    assert sorted(outcomes) == ["already ordered"] * 5 + ["placed"]
+    assert await stock_of(db, tea.variants[0].id) == 7

@@ -11,6 +11,9 @@ Rules:
   short line at once, with what is left;
 - the order gets a human number, starts ``awaiting_payment`` and expires after the shop's
   ``order_ttl_minutes`` unless paid; the cart lines that were ordered are removed;
+- one cart becomes at most one order: checking out locks the cart row, so two checkouts of
+  the same cart at once (a double tap, the bot and the Mini App) place one order and the
+  other finds the cart empty (:class:`EmptyCart`);
 - the manager notification is written to the outbox in the same transaction.
 
 This is the hottest write path, so it runs Core statements built once per service
@@ -87,6 +90,7 @@ class PlacementStatements:
     """Every statement of a checkout, with bound parameters, built once per service."""
 
     user_exists: Select[Any]
+    lock_cart: Select[Any]
     cart_lines: Select[Any]
     lines: Select[Any]
     reserve: Update
@@ -104,6 +108,9 @@ def build_statements() -> PlacementStatements:
     p, orders = cast(Table, Product.__table__), cast(Table, Order.__table__)
     return PlacementStatements(
         user_exists=select(users.c.id).where(users.c.id == bindparam("user_id")),
+        lock_cart=select(carts.c.id)
+        .where(carts.c.user_id == bindparam("user_id"))
+        .with_for_update(),
         cart_lines=select(carts.c.id, cart_items.c.variant_id, cart_items.c.quantity)
         .join(cart_items, cart_items.c.cart_id == carts.c.id)
         .where(carts.c.user_id == bindparam("user_id")),
@@ -179,6 +186,10 @@ async def _wanted(
 ) -> tuple[int | None, dict[int, int]]:
     if request.lines is not None:
         return None, _merge(request.lines, shop)
+    # Lock the cart row first, then read its lines in a statement of their own: a second
+    # checkout of the same cart waits here and then sees the lines the first one removed
+    # (one order per cart, never the stock reserved twice for one double tap).
+    await conn.execute(sql.lock_cart, {"user_id": request.user_id})
     rows = (await conn.execute(sql.cart_lines, {"user_id": request.user_id})).all()
     if not rows:
         return None, {}
