@@ -17,6 +17,7 @@ from tgshop.domain.errors import (
     InvalidRequest,
     NotFound,
     OutOfStock,
+    PriceChanged,
 )
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus
 from tgshop.services.cart import CartService
@@ -66,6 +67,23 @@ async def test_place_order_from_cart(
     assert await stock_of(db, tea.variants[0].id) == 3
     assert (await carts.view(user.id)).is_empty
     assert await _jobs(db) == [("notify_manager_new_order", f"order:{order.id}:new")]
+
+
+async def test_a_confirmed_total_that_is_no_longer_true_places_nothing(
+    db: Database, orders: OrderService, carts: CartService
+) -> None:
+    user = await make_user(db)
+    tea = await make_product(db, "Sencha", variants=[("100 g", 990, 5)])
+    await carts.add(user.id, tea.variants[0].id, 2)
+    shown = (await carts.view(user.id)).total.amount
+    async with db.transaction() as session:  # the merchant raises the price meanwhile
+        (await session.get(Variant, tea.variants[0].id)).price_amount = 1090  # type: ignore[union-attr]
+    with pytest.raises(PriceChanged, match=r"21\.80 USD"):
+        await orders.place_order(PlaceOrderRequest(user.id, expected_total=shown))
+    assert await stock_of(db, tea.variants[0].id) == 5
+    assert len((await carts.view(user.id)).lines) == 1  # the cart is kept to look at again
+    order = await orders.place_order(PlaceOrderRequest(user.id, expected_total=2180))
+    assert str(order.total) == "21.80 USD"
 
 
 async def test_snapshots_survive_catalog_changes(db: Database, orders: OrderService) -> None:

@@ -56,3 +56,10 @@ class OutOfStock(DomainError):
 
 class EmptyCart(DomainError):
     code = "empty_cart"
+
+
+class PriceChanged(DomainError):
+    """The total the customer agreed to is not what the order would cost now (a price or
+    the cart changed meanwhile); show the new total and ask again."""
+
+    code = "price_changed"

@@ -14,6 +14,8 @@ Rules:
 - one cart becomes at most one order: checking out locks the cart row, so two checkouts of
   the same cart at once (a double tap, the bot and the Mini App) place one order and the
   other finds the cart empty (:class:`EmptyCart`);
+- a request carrying the total the customer confirmed is refused with
+  :class:`PriceChanged` when the order would cost anything else (nothing is reserved);
 - the manager notification is written to the outbox in the same transaction.
 
 This is the hottest write path, so it runs Core statements built once per service
@@ -45,7 +47,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from tgshop.config import ShopSettings
 from tgshop.db.models import Cart, CartItem, Order, OrderEvent, OrderItem, Product, User, Variant
 from tgshop.domain.catalog import StockMode
-from tgshop.domain.errors import EmptyCart, InvalidRequest, NotFound, OutOfStock, Shortage
+from tgshop.domain.errors import (
+    EmptyCart,
+    InvalidRequest,
+    NotFound,
+    OutOfStock,
+    PriceChanged,
+    Shortage,
+)
 from tgshop.domain.money import Money
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, format_order_number
 from tgshop.services.order_views import OrderEventView, OrderItemView, OrderView
@@ -65,6 +74,9 @@ class PlaceOrderRequest:
     user_id: int
     lines: list[OrderLine] | None = None  # None: order the whole cart
     delivery: dict[str, Any] = field(default_factory=dict)
+    # The total (minor units) the customer saw and confirmed; None for callers that show
+    # the total only afterwards.
+    expected_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +297,11 @@ async def place_order(
                 "total_amount": line_total.amount,
                 "stock_reserved": quantity if line.tracked else 0,
             }
+        )
+    if request.expected_total is not None and request.expected_total != subtotal.amount:
+        raise PriceChanged(
+            f"the order now costs {subtotal}, not the {Money(request.expected_total, currency)}"
+            " that was confirmed"
         )
     expires_at = now + timedelta(minutes=shop.order_ttl_minutes)
     order_id = (
