@@ -14,8 +14,12 @@ from tgshop.db.engine import Database, create_engine
 from tgshop.i18n.translator import Translator
 from tgshop.services.cart import CartService
 from tgshop.services.catalog import CatalogService
+from tgshop.services.checkout import CheckoutService
+from tgshop.services.maintenance import MaintenanceService
 from tgshop.services.orders import OrderService
 from tgshop.services.ports import Clock, SystemClock, TelegramClient
+from tgshop.services.sales_stats import SalesStatsService
+from tgshop.services.staff import StaffService
 from tgshop.services.users import UserService
 
 if TYPE_CHECKING:
@@ -34,6 +38,10 @@ class Container:
     users: UserService
     carts: CartService
     orders: OrderService
+    checkout: CheckoutService
+    staff: StaffService
+    maintenance: MaintenanceService
+    sales_stats: SalesStatsService
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -63,6 +71,8 @@ def build_container(
         from redis.asyncio import Redis
 
         redis = Redis.from_url(settings.redis.url.get_secret_value())
+    orders = OrderService(database, the_clock, settings.shop)
+    carts = CartService(database, the_clock, settings.shop)
     return Container(
         settings=settings,
         db=database,
@@ -72,6 +82,10 @@ def build_container(
         translator=Translator.load(),
         catalog=CatalogService(database),
         users=UserService(database, the_clock),
-        carts=CartService(database, the_clock, settings.shop),
-        orders=OrderService(database, the_clock, settings.shop),
+        carts=carts,
+        checkout=CheckoutService(database, carts, orders),
+        orders=orders,
+        staff=StaffService(database, orders, settings.telegram),
+        maintenance=MaintenanceService(database, the_clock),
+        sales_stats=SalesStatsService(database, the_clock, settings.shop),
     )

@@ -91,6 +91,11 @@ class RedisSettings(BaseSettings):
     model_config = _config("TGSHOP_REDIS_")
 
     url: SecretStr | None = None
+    key_prefix: str = Field(
+        default="tgshop",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="prefix of every key we write (several shops may share one Redis)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -116,6 +121,18 @@ class TelegramSettings(BaseSettings):
     webhook_secret: SecretStr | None = None
     manager_chat_id: int | None = None
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    fsm_idle_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=60 * 24 * 7,
+        description="a conversation flow left silent this long is put away (start again)",
+    )
+    # Sustained: 1 update/s, what Telegram lets a bot send to one chat anyway; burst: 10/s,
+    # so an album (up to 10 photos, 10 updates at once) gets through.
+    bot_rate_limit: str = Field(
+        default="60/minute;10/second",
+        description="updates one person may send, as limits strings; empty = no limit",
+    )
 
     @field_validator("bot_token")
     @classmethod
@@ -152,6 +169,21 @@ class TelegramSettings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("bot_rate_limit")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            from limits import parse_many
+
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{value!r} is not a rate limit like 60/minute;10/second ({exc})"
+                ) from None
+        return value
+
     @field_validator("staff_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -183,6 +215,20 @@ class ShopSettings(BaseSettings):
     order_number_prefix: str = Field(default="A", max_length=8, pattern=r"^[A-Z0-9]*$")
     max_cart_lines: int = Field(default=50, ge=1, le=500)
     max_line_quantity: int = Field(default=999, ge=1, le=100_000)
+    support_contact: str = Field(
+        default="",
+        max_length=200,
+        description="how customers reach a person (e.g. @shop_support or an email); plain text",
+    )
+    phone_region: str | None = Field(
+        default=None,
+        description="region for phone numbers typed without +country code (e.g. RU, GB)",
+    )
+    maintenance_notice: str = Field(
+        default="",
+        max_length=1000,
+        description="shown to customers while maintenance mode is on; empty = the default text",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -192,6 +238,18 @@ class ShopSettings(BaseSettings):
         code = value.upper()
         currency_exponent(code)  # raises ValueError for an unknown code
         return code
+
+    @field_validator("phone_region")
+    @classmethod
+    def _phone_region(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not a region phonenumbers knows (e.g. GB, RU, US)")
+        return region
 
 
 class WorkerSettings(BaseSettings):

@@ -12,6 +12,7 @@ import secrets
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,17 @@ def build_worker(container: Container) -> Worker:
         periodic=[
             (30.0, container.orders.expire_unpaid),
             (3600.0, DatabaseDeduplicator(container.db, container.clock).purge),
+            (3600.0, _fsm_purge(container)),
         ],
     )
+
+
+def _fsm_purge(container: Container) -> Callable[[], Awaitable[int]]:
+    """Forget conversations (FSM rows) untouched for long; in Redis its TTLs do this."""
+    from tgshop.bot.fsm_storage import DatabaseStorage
+
+    idle = timedelta(minutes=container.settings.telegram.fsm_idle_minutes)
+    return DatabaseStorage(container.db, container.clock, idle).purge
 
 
 @dataclass
@@ -134,7 +144,7 @@ def build_telegram_front(container: Container) -> TelegramFront | None:
     bot = build_bot(container.settings.telegram)
     dispatcher = build_dispatcher(container)
     dedup = (
-        RedisDeduplicator(container.redis)
+        RedisDeduplicator(container.redis, container.settings.redis.key_prefix)
         if container.redis is not None
         else DatabaseDeduplicator(container.db, container.clock)
     )

@@ -208,9 +208,9 @@ async def test_a_person_chats_with_the_bot_in_the_browser(sandbox: RunningSandbo
 
         # A reply keyboard button that shares the phone number.
         await keyboard.get_by_role("button", name="Share phone").click()
-        await expect(chat.locator(".message.out .contact")).to_contain_text("+1555")
+        await expect(chat.locator(".message.out .contact")).to_contain_text("+1202555")
         await expect(chat.locator(".message.from-bot .text").last).to_contain_text(
-            "Thanks, we will call +1555"
+            "Thanks, we will call +1202555"
         )
         await expect(page.locator("#chat-list .chat-item").first).to_contain_text("Thanks")
 

@@ -4,12 +4,13 @@ secret checked in constant time, bad bodies refused, re-delivered updates taken 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from aiogram import Router
 
 from tests.support import databases
 from tests.support.fakes import FrozenClock
@@ -28,10 +29,22 @@ SECRET = "webhook-secret-for-tests-0123"
 
 
 @asynccontextmanager
-async def shop(sandbox: RunningSandbox, settings: Settings, db: Database) -> AsyncIterator[str]:
-    container = build_container(settings, db=db, clock=FrozenClock())
+async def shop(
+    sandbox: RunningSandbox,
+    settings: Settings,
+    db: Database,
+    *,
+    clock: FrozenClock | None = None,
+    routers: Sequence[Router] = (),
+) -> AsyncIterator[str]:
+    """The shop's bot on a webhook the sandbox delivers to. ``routers`` are test-only
+    routers tried before every feature router (they ride in the first, /cancel, router)."""
+    container = build_container(settings, db=db, clock=clock or FrozenClock())
     front = build_telegram_front(container)
     assert front is not None
+    first = front.dispatcher.sub_routers[0]
+    for router in routers:
+        first.include_router(router)
     app = create_http_app(container, routers=[front.router])
     try:
         async with serving(app) as url:
@@ -40,6 +53,8 @@ async def shop(sandbox: RunningSandbox, settings: Settings, db: Database) -> Asy
             yield url
     finally:
         await front.bot.session.close()
+        if container.redis is not None:
+            await container.redis.aclose()
 
 
 def bot_settings(
@@ -89,7 +104,12 @@ async def test_start_menu_help_and_language(
         assert "Tea & <Co>" in helped.text
         assert (await hostile.send("/language")).text == "Choose your language:"
         commands = sandbox.sandbox.bot(sandbox.token).commands
-        assert [c["command"] for c in commands[("default", "ru")]] == ["start", "help", "language"]
+        assert [c["command"] for c in commands[("default", "ru")]] == [
+            "start",
+            "help",
+            "language",
+            "cancel",
+        ]
         assert commands[("default", "ru")][0]["description"] == "Главное меню"
         assert commands[("default", "")][1]["description"] == "How this shop works"
 
@@ -243,7 +263,7 @@ async def test_a_failing_handler_gets_an_error_id_to_the_person_and_the_staff(
     async def boom(message: Message) -> None:
         raise RuntimeError("kaboom <script>")
 
-    front.dispatcher.include_router(broken)
+    front.dispatcher.sub_routers[0].include_router(broken)  # ahead of the fallback
     app = create_http_app(container, routers=[front.router])
     try:
         async with serving(app) as url:

@@ -121,3 +121,24 @@ async def test_product_detail(db: Database, shop: dict[str, int]) -> None:
         await catalog.product_detail(shop["off"])
     with pytest.raises(NotFound):
         await catalog.product_detail(999_999)
+
+
+async def test_telegram_file_ids_are_remembered_per_image(db: Database) -> None:
+    from tests.support.factories import make_images
+
+    catalog = CatalogService(db)
+    product = await make_product(db, "Sencha")
+    first, second = await make_images(db, product.id, 2)
+    assert await catalog.telegram_file_ids([first, second, 999_999]) == {
+        first: None,
+        second: None,
+    }
+    assert await catalog.remember_telegram_file_id(first, "AgACfirst")
+    assert await catalog.remember_telegram_file_id(first, "AgACnewer")  # another bot's upload
+    assert await catalog.telegram_file_ids([first, second]) == {first: "AgACnewer", second: None}
+    assert not await catalog.remember_telegram_file_id(999_999, "AgACgone")  # deleted meanwhile
+    with pytest.raises(InvalidRequest, match="file_id must be 1-256 characters"):
+        await catalog.remember_telegram_file_id(first, "")
+    with pytest.raises(InvalidRequest, match="file_id must be 1-256 characters"):
+        await catalog.remember_telegram_file_id(first, "x" * 257)
+    assert await catalog.telegram_file_ids([]) == {}

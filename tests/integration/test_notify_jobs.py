@@ -438,3 +438,22 @@ async def test_a_status_change_through_the_service_notifies_the_customer_once(
     assert [(m.chat_id, m.text) for m in telegram.sent] == [
         (9001, f"❌ Ваш заказ <b>{order.number}</b> отменён.")
     ]
+
+
+async def test_a_customer_cancelling_is_told_to_the_manager_chat_too(
+    db: Database, clock: FrozenClock, telegram: RecordingTelegram, container: Container
+) -> None:
+    user = await add_user(db, telegram_id=9002, first_name=HOSTILE_FIRST)
+    order = await add_order(db, clock, user)
+    await container.orders.change_status(
+        order.id, OrderStatus.CANCELLED, actor=Actor.CUSTOMER, actor_user_id=user.id
+    )
+    worker = make_worker(container)
+    await worker.drain()
+    await worker.drain()
+    to_managers = [m.text for m in telegram.sent if m.chat_id == MANAGER_CHAT]
+    assert to_managers == [
+        f"ℹ️ Order <b>{order.number}</b> is now cancelled: changed by the customer, "
+        '&lt;b&gt;Bob&lt;/b&gt; &amp; "Co".'
+    ]
+    assert [m.chat_id for m in telegram.sent if m.chat_id != MANAGER_CHAT] == [9002]

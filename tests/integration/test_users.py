@@ -49,3 +49,47 @@ async def test_concurrent_first_updates_create_one_user(db: Database, clock: Fro
 async def test_invalid_telegram_id(db: Database, clock: FrozenClock) -> None:
     with pytest.raises(InvalidRequest):
         await UserService(db, clock).onboard(TelegramUserData(0, "x"))
+
+
+async def test_a_referrer_is_recorded_once_and_never_oneself(
+    db: Database, clock: FrozenClock
+) -> None:
+    from sqlalchemy import select
+
+    from tgshop.db.models import User
+
+    users = UserService(db, clock)
+    ann = await users.onboard(TelegramUserData(501, "Ann"))
+    bob = await users.onboard(TelegramUserData(502, "Bob"))
+    eve = await users.onboard(TelegramUserData(503, "Eve"))
+
+    async def referrer(user_id: int) -> int | None:
+        async with db.read() as session:
+            return (
+                await session.execute(select(User.referrer_id).where(User.id == user_id))
+            ).scalar_one()
+
+    assert not await users.record_referrer(bob.id, bob.referral_code)  # oneself
+    assert not await users.record_referrer(bob.id, "no-such-code")
+    assert not await users.record_referrer(bob.id, "")
+    assert not await users.record_referrer(bob.id, "x" * 33)
+    assert not await users.record_referrer(bob.id, ann.referral_code.upper() + "?")
+    assert await referrer(bob.id) is None
+    assert await users.record_referrer(bob.id, ann.referral_code)
+    assert not await users.record_referrer(bob.id, eve.referral_code)  # never changes
+    assert not await users.record_referrer(bob.id, ann.referral_code)  # and only once
+    assert await referrer(bob.id) == ann.id
+    assert not await users.record_referrer(ann.id, bob.referral_code)  # no two-person loop
+    assert await referrer(ann.id) is None
+
+
+async def test_concurrent_referral_links_record_one_referrer(
+    db: Database, clock: FrozenClock
+) -> None:
+    users = UserService(db, clock)
+    newcomer = await users.onboard(TelegramUserData(600, "New"))
+    inviters = [await users.onboard(TelegramUserData(601 + i, f"I{i}")) for i in range(5)]
+    recorded = await asyncio.gather(
+        *(users.record_referrer(newcomer.id, i.referral_code) for i in inviters)
+    )
+    assert recorded.count(True) == 1

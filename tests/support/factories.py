@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
 from datetime import UTC, datetime
 
+from PIL import Image
+
 from tgshop.db.engine import Database
-from tgshop.db.models import Category, Product, User, Variant
+from tgshop.db.models import Category, Media, Product, User, Variant
 from tgshop.domain.catalog import search_key
 
 _seq = itertools.count(1)
@@ -112,3 +116,31 @@ async def stock_of(db: Database, variant_id: int) -> int:
         variant = await session.get(Variant, variant_id)
         assert variant is not None
         return variant.stock_quantity
+
+
+async def make_images(db: Database, product_id: int, count: int) -> list[int]:
+    """``count`` distinct real PNG images (Telegram, and the sandbox, refuse non-images)."""
+    async with db.transaction() as session:
+        rows = []
+        for position in range(count):
+            buffer = io.BytesIO()
+            Image.new("RGB", (320, 240), (40 * position, 120, 200)).save(buffer, format="PNG")
+            data = buffer.getvalue()
+            rows.append(
+                Media(
+                    product_id=product_id,
+                    position=position,
+                    file_name=f"photo{position}.png",
+                    mime="image/png",
+                    size=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                    width=320,
+                    height=240,
+                    data=data,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+        session.add_all(rows)
+        await session.flush()
+        return [row.id for row in rows]

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tgshop.services.ports import TelegramSendError
+from tgshop.services.ports import InlineButtons, TelegramSendError
 
 
 class FrozenClock:
@@ -27,6 +27,11 @@ class SentMessage:
     chat_id: int
     text: str
     parse_mode: str | None
+    buttons: list[list[tuple[str, str]]] | None = None  # rows of (label, callback_data)
+
+    @property
+    def labels(self) -> list[str]:
+        return [label for row in self.buttons or [] for label, _ in row]
 
 
 @dataclass
@@ -39,12 +44,18 @@ class RecordingTelegram:
     delay: float = 0.0
 
     async def send_message(
-        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML"
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        parse_mode: str | None = "HTML",
+        buttons: InlineButtons | None = None,
     ) -> int:
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail_next > 0:
             self.fail_next -= 1
             raise TelegramSendError("injected failure", permanent=self.fail_permanently)
-        self.sent.append(SentMessage(chat_id, text, parse_mode))
+        rows = [[(b.text, b.callback_data) for b in row] for row in buttons] if buttons else None
+        self.sent.append(SentMessage(chat_id, text, parse_mode, rows))
         return len(self.sent)

@@ -27,11 +27,12 @@ class UpdateDeduplicator(Protocol):
 
 
 class RedisDeduplicator:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, prefix: str = "tgshop") -> None:
         self._redis = redis
+        self._prefix = prefix  # TGSHOP_REDIS_KEY_PREFIX
 
     async def first_time(self, bot_id: int, update_id: int) -> bool:
-        key = f"tgshop:update:{bot_id}:{update_id}"
+        key = f"{self._prefix}:update:{bot_id}:{update_id}"
         return bool(await self._redis.set(key, b"1", nx=True, ex=int(KEEP.total_seconds())))
 
 

@@ -44,6 +44,11 @@ def main_menu(t: Translations, shop_url: str | None) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
 
 
+def mini_app_url(public_url: str | None) -> str | None:
+    """Where the "Open shop" button leads: the Mini App, which Telegram opens over HTTPS only."""
+    return f"{public_url}/app" if public_url and public_url.startswith("https://") else None
+
+
 def language_picker(current: str) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(

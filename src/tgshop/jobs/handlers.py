@@ -12,8 +12,17 @@ from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.i18n import Translator
 from tgshop.jobs.job import Handler, Job
-from tgshop.jobs.notify import NotifyDeps, notify_customer_order_status, notify_manager_new_order
-from tgshop.services.orders import NOTIFY_CUSTOMER_STATUS, NOTIFY_MANAGER_NEW_ORDER
+from tgshop.jobs.notify import (
+    NotifyDeps,
+    notify_customer_order_status,
+    notify_manager_new_order,
+    notify_manager_order_status,
+)
+from tgshop.services.orders import (
+    NOTIFY_CUSTOMER_STATUS,
+    NOTIFY_MANAGER_NEW_ORDER,
+    NOTIFY_MANAGER_STATUS,
+)
 from tgshop.services.ports import TelegramClient
 
 
@@ -50,7 +59,11 @@ def default_handlers(
     async def customer_order_status(job: Job) -> None:
         await notify_customer_order_status(deps, job)
 
+    async def manager_order_status(job: Job) -> None:
+        await notify_manager_order_status(deps, job)
+
     return {
         NOTIFY_MANAGER_NEW_ORDER: manager_new_order,
         NOTIFY_CUSTOMER_STATUS: customer_order_status,
+        NOTIFY_MANAGER_STATUS: manager_order_status,
     }

@@ -9,29 +9,37 @@ Rules:
 - no manager chat configured → the job completes with a warning (nothing to retry);
   a missing order or a malformed payload is permanent (the job goes dead at once);
   a blocked bot or a vanished chat surfaces as a permanent ``TelegramSendError``;
-- a message never exceeds Telegram's 4096 characters: surplus order lines are summarised.
+- a message never exceeds Telegram's 4096 characters: surplus order lines are summarised;
+- the manager-chat card carries a button for each move staff may make from the order's
+  current status (bot/routers/staff.py handles them and redraws the card after each).
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 import structlog
 from sqlalchemy.orm import selectinload
 
+from tgshop.bot.staff_callbacks import StaffOrderAction, StaffOrderShow
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, User
+from tgshop.domain.errors import NotFound
 from tgshop.domain.money import Money
+from tgshop.domain.orders import OrderStatus
 from tgshop.i18n import DEFAULT_LOCALE, Translations, Translator
 from tgshop.jobs.job import Job, PermanentJobError
-from tgshop.services.ports import TelegramClient
+from tgshop.services.ports import InlineButton, TelegramClient
+from tgshop.services.staff import OrderCard, load_order_card
 
 log = structlog.get_logger("tgshop.jobs.notify")
 
 MAX_MESSAGE_LENGTH = 4096
 CUSTOMER_LOCALES = frozenset({"ru"})
+MAX_HISTORY_LINES = 10
 DELIVERY_FIELDS = ("name", "phone", "country", "city", "address", "postcode", "method", "comment")
 
 
@@ -101,51 +109,55 @@ def _delivery_lines(t: Translations, delivery: dict[str, Any]) -> list[str]:
     return lines
 
 
-def format_new_order(order: Order, user: User, t: Translations) -> str:
-    """The manager-chat announcement of a new order (HTML, at most 4096 characters)."""
+def format_new_order(card: OrderCard, t: Translations) -> str:
+    """The manager-chat card of an order (HTML, at most 4096 characters): the announcement
+    of a new order, later redrawn with its current status and what staff did to it."""
 
-    def amount(value: int) -> str:
-        return _e(_money(value, order.currency))
+    def amount(value: Money) -> str:
+        return _e(_money(value.amount, value.currency))
 
-    name = " ".join(part for part in (user.first_name, user.last_name) if part) or "—"
+    customer = card.customer
     head = [
-        t.gettext("notify.new_order.title", number=_e(_order_number(order))),
+        t.gettext("notify.new_order.title", number=_e(card.number)),
         "",
-        t.gettext("notify.new_order.customer", name=_e(name)),
+        t.gettext("notify.new_order.customer", name=_e(customer.name or "—")),
     ]
-    if user.username:
-        head.append(t.gettext("notify.new_order.username", username=_e(user.username)))
-    head.append(t.gettext("notify.new_order.telegram_id", telegram_id=_e(user.telegram_id)))
+    if customer.username:
+        head.append(t.gettext("notify.new_order.username", username=_e(customer.username)))
+    head.append(t.gettext("notify.new_order.telegram_id", telegram_id=_e(customer.telegram_id)))
     head.append(
         t.gettext(
             "notify.new_order.status",
-            status=_e(_label(t, "order.status", order.status)),
-            payment_status=_e(_label(t, "payment.status", order.payment_status)),
+            status=_e(_label(t, "order.status", card.status)),
+            payment_status=_e(_label(t, "payment.status", card.payment_status)),
         )
     )
+    if card.tracking_number:
+        head.append(t.gettext("notify.status.tracking", tracking_number=_e(card.tracking_number)))
     items = []
-    for item in order.items:
-        title = f"{item.title} ({item.variant_title})" if item.variant_title else item.title
+    for line in card.lines:
+        title = f"{line.title} ({line.variant_title})" if line.variant_title else line.title
         items.append(
             t.gettext(
                 "notify.new_order.line",
                 title=_e(title),
-                quantity=item.quantity,
-                unit_price=amount(item.unit_price_amount),
-                line_total=amount(item.total_amount),
+                quantity=line.quantity,
+                unit_price=amount(line.unit_price),
+                line_total=amount(line.total),
             )
         )
     totals = [""]
-    if order.discount_amount or order.delivery_amount:
-        totals.append(t.gettext("notify.new_order.subtotal", amount=amount(order.subtotal_amount)))
-    if order.discount_amount:
-        totals.append(t.gettext("notify.new_order.discount", amount=amount(order.discount_amount)))
-    if order.delivery_amount:
+    if card.discount.amount or card.delivery_cost.amount:
+        totals.append(t.gettext("notify.new_order.subtotal", amount=amount(card.subtotal)))
+    if card.discount.amount:
+        totals.append(t.gettext("notify.new_order.discount", amount=amount(card.discount)))
+    if card.delivery_cost.amount:
         totals.append(
-            t.gettext("notify.new_order.delivery_cost", amount=amount(order.delivery_amount))
+            t.gettext("notify.new_order.delivery_cost", amount=amount(card.delivery_cost))
         )
-    totals.append(t.gettext("notify.new_order.total", amount=amount(order.total_amount)))
-    delivery = _delivery_lines(t, dict(order.delivery or {}))
+    totals.append(t.gettext("notify.new_order.total", amount=amount(card.total)))
+    delivery = _delivery_lines(t, card.delivery)
+    history = _history_lines(t, card)
 
     def render(shown_items: int, shown_delivery: int) -> str:
         lines = [*head, "", t.gettext("notify.new_order.items"), *items[:shown_items]]
@@ -154,6 +166,8 @@ def format_new_order(order: Order, user: User, t: Translations) -> str:
         lines += totals
         if shown_delivery:
             lines += ["", t.gettext("notify.new_order.delivery"), *delivery[:shown_delivery]]
+        if history:
+            lines += ["", t.gettext("staff.card.history"), *history]
         return "\n".join(lines)
 
     # Too long for one message: summarise order lines first, then drop delivery fields —
@@ -167,6 +181,62 @@ def format_new_order(order: Order, user: User, t: Translations) -> str:
             shown_delivery -= 1
         text = render(shown_items, shown_delivery)
     return text
+
+
+def _history_lines(t: Translations, card: OrderCard) -> list[str]:
+    """What happened to the order after placement: status, who (staff by name), when."""
+    lines = []
+    for event in card.history[-MAX_HISTORY_LINES:]:
+        if event.actor == "staff" and event.by_name is not None:  # the customer is on the card
+            who = _e(event.by_name) + (f" (@{_e(event.by_username)})" if event.by_username else "")
+        else:
+            who = t.gettext(f"staff.card.by.{event.actor}")
+            if who == f"staff.card.by.{event.actor}":
+                who = _e(event.actor)
+        params = {
+            "status": _e(_label(t, "order.status", event.to_status)),
+            "who": who,
+            "at": _e(event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        }
+        if event.note:
+            lines.append(t.gettext("staff.card.event_with_note", note=_e(event.note), **params))
+        else:
+            lines.append(t.gettext("staff.card.event", **params))
+    return lines
+
+
+STAFF_TARGET_ORDER = (
+    OrderStatus.CONFIRMED,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.CANCELLED,
+)
+
+
+def manager_buttons(card: OrderCard, t: Translations) -> list[list[InlineButton]]:
+    """The buttons under a card: one per move staff may make from the current status
+    (progress on the first row, Cancel alone below it, away from a slipping thumb)."""
+    targets = [s for s in STAFF_TARGET_ORDER if s in card.staff_targets]
+
+    def button(target: OrderStatus) -> InlineButton:
+        data = StaffOrderAction(order_id=card.id, seen=card.status, target=target)
+        return InlineButton(t.gettext(f"staff.button.{target.value}"), data.pack())
+
+    rows = [[button(s) for s in targets if s is not OrderStatus.CANCELLED]]
+    if OrderStatus.CANCELLED in targets:
+        rows.append([button(OrderStatus.CANCELLED)])
+    return [row for row in rows if row]
+
+
+def cancel_confirmation_buttons(card: OrderCard, t: Translations) -> list[list[InlineButton]]:
+    """The second step of Cancel: a mis-tap must not cancel an order."""
+    sure = StaffOrderAction(
+        order_id=card.id, seen=card.status, target=OrderStatus.CANCELLED, sure=True
+    )
+    return [
+        [InlineButton(t.gettext("staff.button.cancel_sure", number=card.number), sure.pack())],
+        [InlineButton(t.gettext("staff.button.keep"), StaffOrderShow(order_id=card.id).pack())],
+    ]
 
 
 def format_status_change(order: Order, status: str, t: Translations) -> str:
@@ -204,7 +274,10 @@ def _client(deps: NotifyDeps) -> TelegramClient:
 
 
 async def notify_manager_new_order(deps: NotifyDeps, job: Job) -> None:
-    """Job ``notify_manager_new_order`` — payload ``{"order_id": int}``."""
+    """Job ``notify_manager_new_order`` — payload ``{"order_id": int}``.
+
+    The card shows the order as it is when the job runs, with the buttons staff may press
+    now (a job that was delayed while the order changed shows the change)."""
     order_id = _payload_int(job, "order_id")
     if deps.manager_chat_id is None:
         log.warning(
@@ -213,9 +286,18 @@ async def notify_manager_new_order(deps: NotifyDeps, job: Job) -> None:
             hint="set TGSHOP_MANAGER_CHAT_ID to get new orders in a chat",
         )
         return
-    order, user = await _load(deps.db, order_id)
-    text = format_new_order(order, user, deps.translator.get(deps.staff_locale))
-    await _client(deps).send_message(deps.manager_chat_id, text, parse_mode="HTML")
+    try:
+        async with deps.db.read() as session:
+            card = await load_order_card(session, order_id)
+    except NotFound as exc:
+        raise PermanentJobError(exc.message) from None
+    t = deps.translator.get(deps.staff_locale)
+    await _client(deps).send_message(
+        deps.manager_chat_id,
+        format_new_order(card, t),
+        parse_mode="HTML",
+        buttons=manager_buttons(card, t),
+    )
 
 
 async def notify_customer_order_status(deps: NotifyDeps, job: Job) -> None:
@@ -225,3 +307,23 @@ async def notify_customer_order_status(deps: NotifyDeps, job: Job) -> None:
     order, user = await _load(deps.db, order_id)
     text = format_status_change(order, status, deps.translator.get(customer_locale(user)))
     await _client(deps).send_message(user.telegram_id, text, parse_mode="HTML")
+
+
+async def notify_manager_order_status(deps: NotifyDeps, job: Job) -> None:
+    """Job ``notify_manager_order_status`` — payload ``{"order_id": int, "status": str}``:
+    the manager chat hears of a change the customer made (e.g. cancelled an unpaid order),
+    so nobody packs an order that is no longer wanted."""
+    order_id = _payload_int(job, "order_id")
+    status = _payload_str(job, "status")
+    if deps.manager_chat_id is None:
+        return
+    order, user = await _load(deps.db, order_id)
+    t = deps.translator.get(deps.staff_locale)
+    name = " ".join(part for part in (user.first_name, user.last_name) if part) or "—"
+    text = t.gettext(
+        "notify.manager_status",
+        number=_e(_order_number(order)),
+        status=_e(_label(t, "order.status", status)),
+        name=_e(name),
+    )
+    await _client(deps).send_message(deps.manager_chat_id, text, parse_mode="HTML")

@@ -24,9 +24,20 @@ from aiogram.exceptions import (
     TelegramMigrateToChat,
     TelegramRetryAfter,
 )
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from tgshop.config import TelegramSettings
-from tgshop.services.ports import TelegramSendError
+from tgshop.services.ports import InlineButtons, TelegramSendError
+
+
+def inline_keyboard(buttons: InlineButtons | None) -> InlineKeyboardMarkup | None:
+    """The port's rows of buttons as aiogram markup (None when there are none)."""
+    rows = [
+        [InlineKeyboardButton(text=b.text, callback_data=b.callback_data) for b in row]
+        for row in buttons or ()
+        if row
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 class AiogramTelegramClient:
@@ -47,10 +58,17 @@ class AiogramTelegramClient:
         return self._bot
 
     async def send_message(
-        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML"
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        parse_mode: str | None = "HTML",
+        buttons: InlineButtons | None = None,
     ) -> int:
         try:
-            message = await self._bot.send_message(chat_id, text, parse_mode=parse_mode)
+            message = await self._bot.send_message(
+                chat_id, text, parse_mode=parse_mode, reply_markup=inline_keyboard(buttons)
+            )
         except TelegramRetryAfter as exc:
             raise TelegramSendError(self._describe(exc), retry_after=exc.retry_after) from None
         except (TelegramForbiddenError, TelegramBadRequest, TelegramMigrateToChat) as exc:

@@ -187,7 +187,7 @@ async def press_reply(sandbox: Sandbox, bot: BotState, user: Account, label: str
             if button.get("text") != label:
                 continue
             if button.get("request_contact"):
-                phone = f"+1555{user.id % 10_000_000:07d}"
+                phone = f"+1202555{user.id % 10_000:04d}"  # a valid, unassigned US number
                 return {"message": (await send_contact(sandbox, bot, user, phone)).to_api()}
             if button.get("request_location"):
                 return {

@@ -241,23 +241,41 @@ class SandboxUser:
             "edit", {"message_id": message_id, "text": text}, wait=wait, expect=expect
         )
 
-    async def tap(self, label: str, *, wait: float = DEFAULT_WAIT) -> Reply:
+    async def tap(
+        self,
+        label: str,
+        *,
+        chat_id: int | None = None,
+        message_id: int | None = None,
+        wait: float = DEFAULT_WAIT,
+        expect: bool = True,
+    ) -> Reply:
         """Press a button by its label: an inline button of the newest bot message that has
-        it, else a button of the reply keyboard."""
-        state = await self.client.chat(self.id)
+        it (or of ``message_id``), else a button of the reply keyboard. ``chat_id`` presses
+        in a group instead of the private chat with the bot. ``expect=False``: the bot may
+        only answer the press (an alert), so wait at most ``wait`` for anything else."""
+        state = await self.client.chat(chat_id or self.id)
         for message in reversed(state["messages"]):
+            if message_id is not None and message["message_id"] != message_id:
+                continue
             if message["from"]["is_bot"] and label in buttons(message):
-                return await self._do(
-                    "press", {"message_id": message["message_id"], "button": label}, wait=wait
-                )
+                body: dict[str, Any] = {"message_id": message["message_id"], "button": label}
+                if chat_id is not None:
+                    body["chat_id"] = chat_id
+                return await self._do("press", body, chat_id=chat_id, wait=wait, expect=expect)
+        if chat_id is not None or message_id is not None:
+            raise SandboxError(f"{self.first_name} sees no button {label!r} there")
         keyboard = state.get("reply_keyboard") or {}
         labels = [b["text"] for row in keyboard.get("keyboard", []) for b in row]
         if label in labels:
-            return await self._do("reply-button", {"text": label}, wait=wait)
+            return await self._do("reply-button", {"text": label}, wait=wait, expect=expect)
         raise SandboxError(f"{self.first_name} sees no button {label!r}")
 
-    async def share_contact(self, phone_number: str, *, wait: float = DEFAULT_WAIT) -> Reply:
-        return await self._do("contact", {"phone_number": phone_number}, wait=wait)
+    async def share_contact(
+        self, phone_number: str, *, own: bool = True, wait: float = DEFAULT_WAIT
+    ) -> Reply:
+        """Send a contact card: one's own (with one's user id), or someone else's."""
+        return await self._do("contact", {"phone_number": phone_number, "own": own}, wait=wait)
 
     async def share_location(
         self, latitude: float, longitude: float, *, wait: float = DEFAULT_WAIT

@@ -7,16 +7,18 @@ Rules:
   title, description, variant titles and SKUs) and treats ``%`` and ``_`` literally;
 - the price filter keeps a product when any active variant's price is within the range;
 - "in stock" means some active variant is unlimited or has a positive quantity;
-- products are ordered by position, then title, then id, so pages are stable.
+- products are ordered by position, then title, then id, so pages are stable;
+- an image uploaded to Telegram once is sent by its cached ``file_id`` afterwards (see
+  :meth:`CatalogService.remember_telegram_file_id`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import CursorResult, Select, and_, exists, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from tgshop.db.engine import Database
@@ -26,6 +28,7 @@ from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.domain.money import Money
 
 MAX_PER_PAGE = 100
+MAX_FILE_ID_LENGTH = 256  # the media.telegram_file_id column
 T = TypeVar("T")
 
 
@@ -285,3 +288,34 @@ class CatalogService:
             if row is None:
                 raise NotFound("no such image")
             return row[0], row[1]
+
+    async def telegram_file_ids(self, media_ids: list[int]) -> dict[int, str | None]:
+        """The cached Telegram file_id of each known image (None: not uploaded yet); ids of
+        images that no longer exist are left out."""
+        if not media_ids:
+            return {}
+        async with self._db.read() as session:
+            rows = await session.execute(
+                select(Media.id, Media.telegram_file_id).where(Media.id.in_(media_ids))
+            )
+            return {media_id: file_id for media_id, file_id in rows}
+
+    async def remember_telegram_file_id(self, media_id: int, file_id: str) -> bool:
+        """Cache the file_id Telegram returned for an uploaded image, so later sends reuse it
+        instead of uploading the bytes again.
+
+        Rules: the file_id must be 1-256 characters; a newer file_id replaces an older one (a
+        file_id is only valid for the bot that uploaded it: after a token change the front
+        end uploads again and stores the new one); an image deleted meanwhile (a catalog
+        re-import) is not an error. Returns whether an image was updated.
+        """
+        if not file_id or len(file_id) > MAX_FILE_ID_LENGTH:
+            raise InvalidRequest(f"file_id must be 1-{MAX_FILE_ID_LENGTH} characters")
+        async with self._db.transaction() as session:
+            result = cast(
+                CursorResult[Any],
+                await session.execute(
+                    update(Media).where(Media.id == media_id).values(telegram_file_id=file_id)
+                ),
+            )
+            return result.rowcount == 1

@@ -5,7 +5,8 @@ Placing an order lives in :mod:`tgshop.services.order_placement`; this service e
 Changing status (:meth:`OrderService.change_status`) follows domain.orders: illegal or
 unauthorised moves are refused, the change is a conditional update (two staff pressing
 buttons at once cannot both win), every change is recorded as an order event, cancelled and
-expired orders give their reserved stock back, and the customer is notified via the outbox.
+expired orders give their reserved stock back, and the customer is notified via the outbox
+(and the manager chat too when the customer made the change: staff see their own).
 A change that loses a race raises :class:`ConcurrentChange`; expiry skips such orders.
 """
 
@@ -37,6 +38,7 @@ from tgshop.services.ports import Clock
 __all__ = [
     "NOTIFY_CUSTOMER_STATUS",
     "NOTIFY_MANAGER_NEW_ORDER",
+    "NOTIFY_MANAGER_STATUS",
     "OrderEventView",
     "OrderItemView",
     "OrderLine",
@@ -46,6 +48,7 @@ __all__ = [
 ]
 
 NOTIFY_CUSTOMER_STATUS = "notify_customer_order_status"
+NOTIFY_MANAGER_STATUS = "notify_manager_order_status"
 
 
 class OrderService:
@@ -71,10 +74,13 @@ class OrderService:
         actor_user_id: int | None = None,
         note: str | None = None,
         tracking_number: str | None = None,
+        expected_status: OrderStatus | None = None,
     ) -> OrderView:
         """Apply one transition of the order state machine (see module rules).
 
         A customer may only act on their own order; someone else's order is "not found".
+        With ``expected_status`` (the status the person saw, e.g. when a button was drawn)
+        the change is refused with ConcurrentChange if the order has moved on since.
         """
         if note is not None and len(note) > 1000:
             raise InvalidRequest("note must be at most 1000 characters")
@@ -88,6 +94,10 @@ class OrderService:
             order = await self._load(session, order_id)
             if actor is Actor.CUSTOMER and order.user_id != actor_user_id:
                 raise NotFound("no such order")
+            if expected_status is not None and order.status != expected_status.value:
+                raise ConcurrentChange(
+                    f"the order is {order.status} now, no longer {expected_status.value}"
+                )
             transition = plan_transition(OrderStatus(order.status), target, actor)
             await self._apply(session, order, transition, actor_user_id, note, now, tracking_number)
             return order_view(await self._load(session, order_id))
@@ -144,6 +154,14 @@ class OrderService:
             now=now,
             dedup_key=f"order:{order.id}:status:{transition.target.value}",
         )
+        if transition.actor is Actor.CUSTOMER:  # staff made the other changes themselves
+            await enqueue(
+                session,
+                NOTIFY_MANAGER_STATUS,
+                {"order_id": order.id, "status": transition.target.value},
+                now=now,
+                dedup_key=f"order:{order.id}:manager-status:{transition.target.value}",
+            )
         await session.flush()
         session.expire(order)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -17,13 +19,37 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class InlineButton:
+    """A button under a message that sends ``callback_data`` (at most 64 bytes) to the bot."""
+
+    text: str
+    callback_data: str
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            raise ValueError("a button needs a label")
+        if not 1 <= len(self.callback_data.encode()) <= 64:
+            raise ValueError(f"callback data must be 1-64 bytes: {self.callback_data!r}")
+
+
+# Rows of buttons, top to bottom, left to right (an inline keyboard without aiogram types).
+InlineButtons = Sequence[Sequence[InlineButton]]
+
+
 class TelegramClient(Protocol):
     """What the core needs from Telegram. Implemented over aiogram's Bot; faked in tests."""
 
     async def send_message(
-        self, chat_id: int, text: str, *, parse_mode: str | None = "HTML"
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        parse_mode: str | None = "HTML",
+        buttons: InlineButtons | None = None,
     ) -> int:
-        """Send a message; return its message id. Raises TelegramSendError on failure."""
+        """Send a message, with inline ``buttons`` under it when given; return its message
+        id. Raises TelegramSendError on failure."""
         ...
 
 

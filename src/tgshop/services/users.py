@@ -6,23 +6,28 @@ Rules:
 - the language follows Telegram's ``language_code`` until the user picks one explicitly;
   after that, Telegram's value never overrides their choice;
 - each user gets a unique referral code once;
-- concurrent first updates from the same person create exactly one user (upsert).
+- a referrer is recorded at most once (see :meth:`UserService.record_referrer`);
+- concurrent first updates from the same person create exactly one user (upsert);
+- staff may block a person (``set_blocked``): the bot then serves them nothing and tells
+  them so once (``claim_blocked_notice``); blocking and unblocking are audited.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import case, select
+from sqlalchemy import CursorResult, case, select, update
 
 from tgshop.db.engine import Database
-from tgshop.db.models import User
+from tgshop.db.models import AuditLog, User
 from tgshop.db.upsert import insert_for
 from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.services.ports import Clock
 
 SUPPORTED_LANGUAGES = ("en", "ru")
+MAX_REFERRAL_CODE_LENGTH = 32  # the users.referral_code column
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class UserView:
     language: str
     is_blocked: bool
     referral_code: str
+    blocked_notice_sent: bool = False
 
     @property
     def display_name(self) -> str:
@@ -66,6 +72,7 @@ def _view(user: User) -> UserView:
         language=normalize_language(user.language_code),
         is_blocked=user.is_blocked,
         referral_code=user.referral_code,
+        blocked_notice_sent=user.blocked_notice_at is not None,
     )
 
 
@@ -106,11 +113,11 @@ class UserService:
                     "updated_at": now,
                 },
             )
-            await session.execute(stmt)
-            user = (
-                await session.execute(select(User).where(User.telegram_id == data.telegram_id))
-            ).scalar_one()
-            return _view(user)
+            # One round trip: the row as it is after the upsert (every update pays for this).
+            result = await session.execute(
+                stmt.returning(User), execution_options={"populate_existing": True}
+            )
+            return _view(result.scalar_one())
 
     async def set_language(self, user_id: int, language: str) -> UserView:
         """An explicit choice: kept from now on, whatever Telegram reports."""
@@ -140,6 +147,92 @@ class UserService:
             elif not blocked:
                 user.bot_blocked_at = None
             user.updated_at = self._clock.now()
+
+    async def record_referrer(self, user_id: int, code: str) -> bool:
+        """Remember who invited a user, from the referral code in their start link.
+
+        Rules: recorded only while the user has no referrer yet, and never changed
+        afterwards (concurrent attempts: the first one wins); the code must be some other
+        user's referral code (one's own is ignored), matched exactly; someone the user
+        invited cannot become the user's referrer (no two-person loops). An unknown or
+        unusable code is ignored rather than refused: a stale or mistyped link must not
+        spoil a first visit. Returns whether the referrer was recorded now.
+        """
+        if not code or len(code) > MAX_REFERRAL_CODE_LENGTH:
+            return False
+        async with self._db.transaction() as session:
+            referrer = (
+                await session.execute(
+                    select(User.id, User.referrer_id).where(User.referral_code == code)
+                )
+            ).first()
+            if referrer is None or referrer.id == user_id or referrer.referrer_id == user_id:
+                return False
+            result = cast(
+                CursorResult[Any],
+                await session.execute(
+                    update(User)
+                    .where(User.id == user_id, User.referrer_id.is_(None))
+                    .values(referrer_id=referrer.id, updated_at=self._clock.now())
+                ),
+            )
+            return result.rowcount == 1
+
+    async def set_blocked(
+        self,
+        user_id: int,
+        blocked: bool,
+        reason: str | None = None,
+        *,
+        actor_user_id: int | None = None,
+    ) -> UserView:
+        """Block (or unblock) a person. A blocked person gets one polite "this shop can't
+        serve you" notice the next time they write, and nothing else afterwards. Either
+        change resets that notice, so each new block is announced once. ``reason`` is for
+        staff (audit log, admin views), never shown to the person. Every call writes an
+        audit log row (``user.blocked`` / ``user.unblocked``) naming ``actor_user_id``."""
+        if reason is not None and len(reason) > 512:
+            raise InvalidRequest("reason must be at most 512 characters")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise NotFound("no such user")
+            user.is_blocked = blocked
+            user.blocked_reason = (reason or None) if blocked else None
+            user.blocked_notice_at = None
+            user.updated_at = now
+            session.add(
+                AuditLog(
+                    actor_user_id=actor_user_id,
+                    action="user.blocked" if blocked else "user.unblocked",
+                    entity="user",
+                    entity_id=str(user_id),
+                    data={"reason": reason} if blocked and reason else {},
+                    created_at=now,
+                )
+            )
+            await session.flush()
+            return _view(user)
+
+    async def claim_blocked_notice(self, user_id: int) -> bool:
+        """True exactly once per block: the caller should send the blocked notice now. A
+        conditional update, so concurrent updates from the person cannot both send it (and
+        a notice whose sending fails is not retried: at most once, never a flood)."""
+        async with self._db.transaction() as session:
+            result = cast(
+                CursorResult[Any],
+                await session.execute(
+                    update(User)
+                    .where(
+                        User.id == user_id,
+                        User.is_blocked.is_(True),
+                        User.blocked_notice_at.is_(None),
+                    )
+                    .values(blocked_notice_at=self._clock.now())
+                ),
+            )
+            return result.rowcount == 1
 
     async def get(self, user_id: int) -> UserView:
         async with self._db.read() as session:

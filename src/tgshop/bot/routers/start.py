@@ -1,15 +1,19 @@
-"""/start, the main menu, help and the language switch."""
+"""/start (with its deep links, see bot/deep_links.py), the main menu, help and the language
+switch."""
 
 from __future__ import annotations
 
 from html import escape
 from typing import TYPE_CHECKING
 
-from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
-from aiogram.types import CallbackQuery, Message
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from tgshop.bot.catalog_keyboards import CategoryList
+from tgshop.bot.deep_links import ProductLink, ReferralLink, parse_start_payload
 from tgshop.bot.keyboards import LANGUAGE_NAMES, LanguageChoice, language_picker, main_menu
+from tgshop.bot.product_card import send_product_by_key
 from tgshop.i18n.translator import Translations
 from tgshop.services.users import UserView
 
@@ -29,13 +33,32 @@ def start_router(container: Container) -> Router:
     shop_url = f"{shop_url}/app" if shop_url and shop_url.startswith("https://") else None
 
     @router.message(CommandStart())
-    async def start(message: Message, customer: UserView, t: Translations) -> None:
+    async def start(
+        message: Message, command: CommandObject, bot: Bot, customer: UserView, t: Translations
+    ) -> None:
+        link = parse_start_payload(command.args)
+        if isinstance(link, ReferralLink):  # recorded silently: the welcome is the same
+            await container.users.record_referrer(customer.id, link.code)
         await message.answer(
             t.gettext(
                 "bot.start.welcome", name=escape(customer.first_name), shop=escape(shop_name)
             ),
             reply_markup=main_menu(t, shop_url),
         )
+        if isinstance(link, ProductLink):
+            await open_product_link(bot, message.chat.id, t, link.key)
+
+    async def open_product_link(bot: Bot, chat_id: int, t: Translations, key: str) -> None:
+        shop = container.settings.shop
+        if not await send_product_by_key(bot, container.catalog, shop, chat_id, t, key):
+            catalog_button = InlineKeyboardButton(
+                text=t.gettext("bot.cart.open_catalog"), callback_data=CategoryList().pack()
+            )
+            await bot.send_message(
+                chat_id,
+                t.gettext("bot.start.product_unavailable"),
+                reply_markup=InlineKeyboardMarkup(inline_keyboard=[[catalog_button]]),
+            )
 
     @router.message(Command("help"))
     @router.message(F.text.in_(_labels(container, "bot.menu.help")))

@@ -18,7 +18,7 @@ from tgshop.db.models.orders import (
     PromoCode,
     PromoRedemption,
 )
-from tgshop.db.models.telegram import ProcessedUpdate
+from tgshop.db.models.telegram import FsmState, ProcessedUpdate
 from tgshop.db.models.users import AuditLog, Setting, StaffMember, User
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Cart",
     "CartItem",
     "Category",
+    "FsmState",
     "LedgerEntry",
     "LedgerTransaction",
     "Media",

@@ -21,6 +21,8 @@ class User(IdMixin, TimestampMixin, Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     is_blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_reason: Mapped[str | None] = mapped_column(String(512))
+    # When the one "this shop can't serve you" notice went out; cleared by (un)blocking.
+    blocked_notice_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     bot_blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     referral_code: Mapped[str] = mapped_column(String(32), unique=True)
     referrer_id: Mapped[int | None] = mapped_column(

@@ -381,7 +381,7 @@ export class ChatView {
   async shareContact() {
     this.closeAttach();
     const me = this.me();
-    const form = await this.app.ask("contact-dialog", { phone: `+1555${String(me.id % 10_000_000).padStart(7, "0")}` });
+    const form = await this.app.ask("contact-dialog", { phone: `+1202555${String(me.id % 10_000).padStart(4, "0")}` });
     if (form) await this.act(() => this.app.api.contact(me.id, form.get("phone")));
   }
 

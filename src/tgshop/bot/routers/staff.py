@@ -1,0 +1,325 @@
+"""The staff side in Telegram: the order buttons of the manager chat and ``/admin``.
+
+- Order buttons (drawn by jobs/notify.py): only staff may press them, others get an alert and
+  nothing changes. After every press the card is redrawn as the order is now, with only the
+  buttons still allowed. A press on a stale card (the order moved on meanwhile) is refused
+  with the reason. Cancel asks once more; Mark shipped asks the staff member for a tracking
+  number (their answer in the same chat, kept in their FSM state for that chat; /cancel, of
+  the flow router, stops it). A forged or unreadable button falls through to the fallback
+  router's "out of date" alert.
+- ``/admin`` in a private chat: today's figures and the maintenance switch. For anyone who
+  is not staff the command is not handled at all, so it answers like any unknown command.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+import structlog
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, Filter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
+
+from tgshop.bot.staff_callbacks import (
+    AdminRefresh,
+    MaintenanceSwitch,
+    StaffOrderAction,
+    StaffOrderShow,
+)
+from tgshop.bot.staff_texts import admin_screen
+from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
+from tgshop.domain.orders import OrderStatus
+from tgshop.i18n import DEFAULT_LOCALE
+from tgshop.i18n.translator import Translations
+from tgshop.jobs.notify import cancel_confirmation_buttons, format_new_order, manager_buttons
+from tgshop.jobs.telegram_client import inline_keyboard
+from tgshop.services.ports import InlineButtons
+from tgshop.services.staff import (
+    InvalidTrackingNumber,
+    NotStaff,
+    OrderCard,
+    StaffService,
+    parse_tracking_number,
+)
+from tgshop.services.users import UserView
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+log = structlog.get_logger("tgshop.bot.staff")
+
+
+class ShipOrder(StatesGroup):
+    tracking_number = State()
+
+
+class IsStaff(Filter):
+    def __init__(self, staff: StaffService) -> None:
+        self._staff = staff
+
+    async def __call__(self, event: Message | CallbackQuery) -> bool:
+        return event.from_user is not None and await self._staff.is_staff(event.from_user.id)
+
+
+def _status(t: Translations, status: str) -> str:
+    key = f"order.status.{status}"
+    text = t.gettext(key)
+    return status if text == key else text
+
+
+def staff_router(container: Container) -> Router:
+    router = Router(name="staff")
+    staff = container.staff
+    # The card is the manager chat's shared message: it reads the shop's default language,
+    # as the new-order job wrote it; answers to one person use their own language.
+    card_t = container.translator.get(DEFAULT_LOCALE)
+    is_staff = IsStaff(staff)
+
+    async def draw(
+        bot: Bot, chat_id: int, message_id: int, card: OrderCard, buttons: InlineButtons
+    ) -> None:
+        markup = inline_keyboard(buttons) or InlineKeyboardMarkup(inline_keyboard=[])
+        try:
+            await bot.edit_message_text(
+                text=format_new_order(card, card_t),
+                chat_id=chat_id,
+                message_id=message_id,
+                reply_markup=markup,
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" not in exc.message:  # someone redrew it already: fine
+                log.warning("staff.card_not_redrawn", order_id=card.id, error=exc.message)
+
+    async def redraw(bot: Bot, chat_id: int, message_id: int, order_id: int) -> OrderCard | None:
+        try:
+            card = await staff.order_card(order_id)
+        except NotFound:
+            return None
+        await draw(bot, chat_id, message_id, card, manager_buttons(card, card_t))
+        return card
+
+    def refusal(t: Translations, exc: Exception, card: OrderCard | None) -> str:
+        if card is None or isinstance(exc, NotFound):
+            return t.gettext("staff.alert.not_found")
+        status = _status(t, card.status)
+        if isinstance(exc, IllegalTransition):
+            return t.gettext("staff.alert.illegal", number=card.number, status=status)
+        return t.gettext("staff.alert.changed", number=card.number, status=status)
+
+    # ------------------------------------------------------------------ order buttons
+
+    @router.callback_query(StaffOrderAction.filter())
+    async def order_action(
+        query: CallbackQuery,
+        callback_data: StaffOrderAction,
+        bot: Bot,
+        customer: UserView,
+        t: Translations,
+        state: FSMContext,
+    ) -> None:
+        if not await staff.is_staff(query.from_user.id):
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        message = query.message
+        if message is None:  # an inline-mode message: our cards are never those
+            await query.answer(t.gettext("staff.alert.outdated"), show_alert=True)
+            return
+        chat_id, message_id = message.chat.id, message.message_id
+        try:
+            card = await staff.order_card(callback_data.order_id)
+        except NotFound:
+            await query.answer(t.gettext("staff.alert.not_found"), show_alert=True)
+            return
+        target = callback_data.target
+        if card.status is not callback_data.seen:
+            await query.answer(refusal(t, ConcurrentChange(""), card), show_alert=True)
+            await draw(bot, chat_id, message_id, card, manager_buttons(card, card_t))
+            return
+        if target is OrderStatus.CANCELLED and not callback_data.sure:
+            await query.answer(t.gettext("staff.alert.confirm_cancel", number=card.number))
+            await draw(bot, chat_id, message_id, card, cancel_confirmation_buttons(card, card_t))
+            return
+        if target is OrderStatus.SHIPPED:
+            await ask_tracking_number(query, bot, customer, t, state, card, chat_id, message_id)
+            return
+        try:
+            card = await staff.change_order_status(
+                card.id, seen_status=callback_data.seen, target=target, by=customer
+            )
+        except NotStaff:
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        except (ConcurrentChange, IllegalTransition, NotFound) as exc:
+            now = await redraw(bot, chat_id, message_id, card.id)
+            await query.answer(refusal(t, exc, now), show_alert=True)
+            return
+        await query.answer(
+            t.gettext("staff.toast.done", number=card.number, status=_status(t, card.status))
+        )
+        await draw(bot, chat_id, message_id, card, manager_buttons(card, card_t))
+
+    @router.callback_query(StaffOrderShow.filter())
+    async def show_order(
+        query: CallbackQuery, callback_data: StaffOrderShow, bot: Bot, t: Translations
+    ) -> None:
+        if not await staff.is_staff(query.from_user.id):
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        if query.message is None:
+            await query.answer(t.gettext("staff.alert.outdated"), show_alert=True)
+            return
+        shown = await redraw(
+            bot, query.message.chat.id, query.message.message_id, callback_data.order_id
+        )
+        if shown is None:
+            await query.answer(t.gettext("staff.alert.not_found"), show_alert=True)
+        else:
+            await query.answer()
+
+    # ------------------------------------------------------------ the tracking number
+
+    async def ask_tracking_number(
+        query: CallbackQuery,
+        bot: Bot,
+        customer: UserView,
+        t: Translations,
+        state: FSMContext,
+        card: OrderCard,
+        chat_id: int,
+        message_id: int,
+    ) -> None:
+        await state.set_state(ShipOrder.tracking_number)
+        await state.set_data(
+            {
+                "order_id": card.id,
+                "number": card.number,
+                "seen": card.status.value,
+                "card_chat_id": chat_id,
+                "card_message_id": message_id,
+            }
+        )
+        mention = (
+            f'<a href="tg://user?id={query.from_user.id}">'
+            f"{escape(customer.display_name, quote=False)}</a>"
+        )
+        await bot.send_message(
+            chat_id,
+            t.gettext("staff.ship.prompt", mention=mention, number=escape(card.number)),
+            reply_markup=_tracking_reply(t),
+        )
+        await query.answer(t.gettext("staff.alert.send_tracking"))
+
+    @router.message(ShipOrder.tracking_number, F.text, ~F.text.startswith("/"))
+    async def tracking_number(
+        message: Message, bot: Bot, state: FSMContext, customer: UserView, t: Translations
+    ) -> None:
+        text = message.text or ""
+        try:
+            tracking = parse_tracking_number(text)
+        except InvalidTrackingNumber as exc:
+            await message.reply(
+                t.gettext(f"staff.ship.bad.{exc.problem.value}", length=len(text.strip())),
+                reply_markup=_tracking_reply(t),
+            )
+            return
+        data = await state.get_data()
+        await state.clear()
+        try:
+            order_id = int(data["order_id"])
+            seen = OrderStatus(data["seen"])
+            where = (int(data["card_chat_id"]), int(data["card_message_id"]))
+        except (KeyError, TypeError, ValueError):  # state from an older version: start again
+            await message.reply(t.gettext("staff.alert.outdated"))
+            return
+        number = escape(str(data.get("number", "")))
+        try:
+            card = await staff.change_order_status(
+                order_id,
+                seen_status=seen,
+                target=OrderStatus.SHIPPED,
+                by=customer,
+                tracking_number=tracking,
+            )
+        except NotStaff:
+            await message.reply(t.gettext("staff.ship.not_staff"))
+            return
+        except (ConcurrentChange, IllegalTransition, NotFound):
+            now = await redraw(bot, *where, order_id)
+            if now is None:
+                await message.reply(t.gettext("staff.alert.not_found"))
+            else:
+                status = escape(_status(t, now.status))
+                await message.reply(t.gettext("staff.ship.failed", number=number, status=status))
+            return
+        if tracking is None:
+            await message.reply(t.gettext("staff.ship.done_untracked", number=number))
+        else:
+            await message.reply(
+                t.gettext("staff.ship.done", number=number, tracking_number=escape(tracking))
+            )
+        await draw(bot, *where, card, manager_buttons(card, card_t))
+
+    @router.message(ShipOrder.tracking_number, ~F.text)
+    async def tracking_number_not_text(message: Message, t: Translations) -> None:
+        await message.reply(t.gettext("staff.ship.bad.not_text"), reply_markup=_tracking_reply(t))
+
+    # ------------------------------------------------------------------------ /admin
+
+    async def show_admin(t: Translations) -> tuple[str, InlineKeyboardMarkup | None]:
+        stats = await container.sales_stats.today()
+        maintenance = await container.maintenance.state()
+        text, buttons = admin_screen(t, container.settings.shop.name, stats, maintenance.enabled)
+        return text, inline_keyboard(buttons)
+
+    @router.message(Command("admin"), F.chat.type == ChatType.PRIVATE, is_staff)
+    async def admin(message: Message, t: Translations) -> None:
+        text, markup = await show_admin(t)
+        await message.answer(text, reply_markup=markup)
+
+    async def redraw_admin(query: CallbackQuery, t: Translations) -> None:
+        if isinstance(query.message, Message):
+            text, markup = await show_admin(t)
+            try:
+                await query.message.edit_text(text, reply_markup=markup)
+            except TelegramBadRequest as exc:
+                if "not modified" not in exc.message:
+                    raise
+
+    @router.callback_query(MaintenanceSwitch.filter())
+    async def switch_maintenance(
+        query: CallbackQuery,
+        callback_data: MaintenanceSwitch,
+        customer: UserView,
+        t: Translations,
+    ) -> None:
+        if not await staff.is_staff(query.from_user.id):
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        state = await container.maintenance.set(callback_data.enabled, by_user_id=customer.id)
+        key = "staff.toast.maintenance_on" if state.enabled else "staff.toast.maintenance_off"
+        await query.answer(t.gettext(key))
+        await redraw_admin(query, t)
+
+    @router.callback_query(AdminRefresh.filter())
+    async def refresh_admin(query: CallbackQuery, t: Translations) -> None:
+        if not await staff.is_staff(query.from_user.id):
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        await query.answer()
+        await redraw_admin(query, t)
+
+    return router
+
+
+def _tracking_reply(t: Translations) -> ForceReply:
+    # selective: only the person mentioned in (or replied to by) the prompt is asked
+    return ForceReply(
+        force_reply=True,
+        selective=True,
+        input_field_placeholder=t.gettext("staff.ship.placeholder"),
+    )
