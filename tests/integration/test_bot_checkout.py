@@ -188,6 +188,7 @@ async def test_checkout_can_be_left_and_a_stale_summary_places_nothing(
         assert (await session.execute(select(Order.id))).first() is None
 
 
+@pytest.mark.postgres  # where transactions really overlap; SQLite queues its writers
 async def test_fifty_customers_checking_out_at_once_keep_their_own_answers(
     sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
 ) -> None:

@@ -58,7 +58,12 @@ class SandboxClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.bot = bot
-        self._http = http or httpx.AsyncClient(timeout=60)
+        # Every watched action holds a long poll open while it waits for the bot: with many
+        # people acting at once, httpx's default pool (100 connections) would queue actions
+        # behind other people's polls and make a crowd look slow.
+        self._http = http or httpx.AsyncClient(
+            timeout=60, limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        )
         self._owns_http = http is None
 
     async def aclose(self) -> None:
