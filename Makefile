@@ -36,9 +36,10 @@ format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install ## checkout (SQLite, PostgreSQL) and sandbox benchmarks
+bench: install ## checkout, sandbox and customer bot benchmarks (SQLite, PostgreSQL)
 	$(BIN)/python -m bench.checkout
 	$(BIN)/python -m bench.sandbox
+	$(BIN)/python -m bench.bot
 
 lock: ## re-pin requirements/*.txt from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 -q -o requirements/base.txt

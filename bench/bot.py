@@ -1,49 +1,56 @@
 """Customer bot throughput: webhook updates per second for a catalog button press, one core.
 
 How it measures:
-- **the shop under test** is ``python -m tgshop serve`` itself, in a child process pinned to
-  one core (``sched_setaffinity``), configured by environment variables the way a deployment
-  is: ``TGSHOP_ENV=production`` (JSON logs at ``--log-level``, INFO by default: one access
-  line per request, written to a file), the outbox worker in the process (the default),
-  the default connection pool, no Redis (``--redis-url`` adds a run with it). So the path is
-  uvicorn (httptools, uvloop) → FastAPI and our middlewares → secret check → update
-  de-duplication (a database insert) → aiogram → FSM state read → onboarding upsert →
-  blocked / throttle / maintenance / idle checks → the catalog handler (category tree, a
-  page of products) → answerCallbackQuery and editMessageText to the Bot API;
+- **the shop under test** is ``tgshop serve`` itself (``python -c`` running what
+  ``python -m tgshop`` runs, plus a gc callback that adds up collection pauses), in a child
+  process pinned to one core (``sched_setaffinity``), configured by environment variables
+  the way a deployment is: ``TGSHOP_ENV=production`` (JSON logs at ``--log-level``, INFO by
+  default: one access line per request, written to a file), the outbox worker in the
+  process (the default), the default connection pool, no Redis (``--redis-url`` adds a
+  PostgreSQL + Redis run). So the path is uvicorn (httptools, uvloop) → FastAPI and our
+  middlewares → secret check → update de-duplication (a database insert) → aiogram → FSM
+  state read → onboarding upsert → blocked / throttle / maintenance / idle checks → the
+  catalog handler (category tree, a page of products) → answerCallbackQuery and
+  editMessageText to the Bot API;
 - **the database**: a fresh SQLite file in a temp folder, and a PostgreSQL database created
   on ``--postgres-url`` (default the local server) and dropped afterwards; migrated; a
   catalog of 6 categories (two of them subcategories) and 40 products with two variants
   each (HTML-hostile titles among them), and ``--users`` customers who already exist, so
   onboarding is the update a returning customer costs, not an insert;
-- **the presses**: callback queries on a catalog message of the bot carrying a real
-  "page of products" button of the shop (``ProductList(category, page).pack()``), over every
-  category and page, from every customer in turn (the bot throttles per person: the same
-  person pressing thousands of times would be refused), each with a fresh update_id (the
-  de-duplication stays on the path), posted to ``/telegram/webhook`` with the secret header
-  by a raw-socket HTTP/1.1 client, ``--concurrency`` requests in flight, after a warm-up;
-  every answer must be 200;
+- **the presses**: callback queries on a catalog message of the bot (with its keyboard, as
+  Telegram sends it) carrying a real "page of products" button of the shop
+  (``ProductList(category, page).pack()``), over every category and page, from every
+  customer in turn (the bot throttles per person: one person pressing thousands of times
+  would be refused), each with a fresh update_id (de-duplication stays on the path), posted
+  to ``/telegram/webhook`` with the secret header by a raw-socket HTTP/1.1 client with
+  ``--concurrency`` requests in flight, after a warm-up; every answer must be 200;
 - **Telegram's side** is a stub Bot API in a child process (raw asyncio + httptools): it
   answers every method at once with a fixed, plausible answer (an edited Message with a
   product keyboard for editMessageText, ``true`` for answerCallbackQuery) and counts the
   calls: every press must have produced exactly one answerCallbackQuery and one
-  editMessageText, and nothing else (an error handler's message would show up here), so a
-  handler failing quietly cannot look fast;
+  editMessageText and nothing else (an error handler's message would show up here), so a
+  handler failing quietly cannot look fast; warnings and errors in the shop's log are
+  printed;
 - **baseline**: a bare aiogram 3 webhook — a Starlette route (same secret check) that
-  validates the Update and feeds a Dispatcher (aiogram's defaults) whose single
-  callback_query handler answers the callback — built with the shop's own ``build_bot``,
-  served by the same uvicorn setup on the same pinned core, fed the same presses, talking
-  to the same stub;
-- the shop's core is core 0; this process (the load generator) and the stub share core 1.
-  PostgreSQL's server processes cannot be pinned from here and run wherever the kernel puts
-  them. Each round prints how busy each core was, so a run limited by the load side (or
-  by other work on the machine) shows;
+  validates the Update and feeds a Dispatcher (aiogram's defaults) whose one
+  callback_query handler answers the callback — its Bot built as the shop's ``build_bot``
+  builds it (without importing tgshop) — served by the same uvicorn setup on the same
+  pinned core, fed the same presses, talking to the same stub;
+- the servers under test run on cpu0; this process (the load generator) and the stub share
+  cpu1. PostgreSQL's server processes cannot be pinned from here and run wherever the
+  kernel puts them. Each run prints the server process's CPU per update and how busy each
+  core was, so a run limited by the load side (or by other work on the machine) shows;
 - bare and shop runs alternate for ``--rounds`` rounds (the order swapping each round) and
   the best of each is kept: other work on a shared machine hits both alike;
-- **peak memory**: VmHWM (peak resident set) of the shop's process from /proc at the end.
+- **peak memory**: VmHWM (peak resident set) of the shop's process from /proc at the end;
+- ``--breakdown`` also times each step of a press alone, in this process, through the
+  production wiring (``build_container``), to show where the time goes; ``--what-if``
+  measures the shop with a change it does not have yet; ``--profile`` runs it under
+  cProfile (coroutine call counts are resumptions; use the times).
 
-Usage: python -m bench.bot [--updates 10000] [--concurrency 64] [--rounds 3] [--users 5000]
+Usage: python -m bench.bot [--updates 2000] [--concurrency 64] [--rounds 3] [--users 5000]
        [--postgres-url URL] [--skip-postgres] [--skip-sqlite] [--redis-url URL]
-       [--log-level INFO] [--profile FILE]
+       [--log-level INFO] [--breakdown] [--what-if NAME] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -204,18 +211,20 @@ def serve_bare(port: int, api_url: str) -> None:
     import hmac
 
     import uvicorn
-    from aiogram import Dispatcher, Router
+    from aiogram import Bot, Dispatcher, Router
+    from aiogram.client.default import DefaultBotProperties
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+    from aiogram.enums import ParseMode
     from aiogram.types import CallbackQuery, Update
-    from pydantic import SecretStr
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from tgshop.bot.factory import build_bot
-    from tgshop.config import TelegramSettings
-
-    bot = build_bot(TelegramSettings(bot_token=SecretStr(TOKEN), telegram_api_url=api_url))
+    # What tgshop.bot.factory.build_bot builds, without importing tgshop (a bare bot).
+    session = AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
     dispatcher = Dispatcher()
     router = Router()
 
@@ -578,7 +587,7 @@ async def child(
     )
     running = Child(name, process, port, log)
     try:
-        for _ in range(600):
+        for _ in range(2400):  # aiogram alone takes seconds to import on a busy machine
             if process.returncode is not None:
                 tail = _tail(log)
                 raise RuntimeError(f"{name} exited with {process.returncode}\n{tail}")
@@ -587,7 +596,7 @@ async def child(
                     break
             await asyncio.sleep(0.05)
         else:
-            raise RuntimeError(f"{name} did not start within 30 s")
+            raise RuntimeError(f"{name} did not start within 2 minutes")
         yield running
     finally:
         await running.stop()
@@ -620,6 +629,13 @@ def shop_environment(args: argparse.Namespace, database_url: str, api_url: str) 
 
 # ----------------------------------------------------------------------------- measuring
 
+WHAT_IF = {
+    "gc-freeze": "gc.freeze() after the imports, so full collections skip what they created",
+    "pin-responses": "keep aiogram's Response[...] classes alive (pydantic caches parametrized "
+    "generics weakly; aiogram looks one up on every Bot API call and, once the garbage "
+    "collector dropped it, rebuilds it)",
+}
+
 # What `python -m tgshop` runs, with the time of every garbage collection added up by
 # generation and printed at exit (a full collection of a process holding aiogram's ~700
 # pydantic models is slow, so its pauses are worth seeing).
@@ -637,9 +653,19 @@ def timed(phase, info):
 gc.callbacks.append(timed)
 atexit.register(lambda: sys.stderr.write("BENCH-GC " + repr(pauses) + "\\n"))
 sys.argv[0] = "tgshop"
-if "--gc-freeze" in sys.argv:  # the what-if of --gc-freeze
-    sys.argv.remove("--gc-freeze")
-    import tgshop.runtime, tgshop.api.app, tgshop.bot.factory, tgshop.jobs.handlers
+import tgshop.runtime, tgshop.api.app, tgshop.bot.factory, tgshop.jobs.handlers
+if "--what-if=pin-responses" in sys.argv:
+    sys.argv.remove("--what-if=pin-responses")
+    import aiogram.methods
+    from aiogram.methods.base import Response, TelegramMethod
+    PINNED = [
+        Response[method.__dict__["__returning__"]]
+        for method in vars(aiogram.methods).values()
+        if isinstance(method, type) and issubclass(method, TelegramMethod)
+        and method is not TelegramMethod and "__returning__" in method.__dict__
+    ]
+if "--what-if=gc-freeze" in sys.argv:
+    sys.argv.remove("--what-if=gc-freeze")
     gc.collect()
     gc.freeze()
 from tgshop.cli import main
@@ -786,8 +812,7 @@ async def run_backend(
     serve = ["serve", "--host", "127.0.0.1", "--port", str(port)]
     # `python -m tgshop serve`, plus a gc callback that adds up collection pauses.
     command = [sys.executable, "-c", GC_TIMED_TGSHOP, *serve]
-    if args.gc_freeze:
-        command.append("--gc-freeze")
+    command += [f"--what-if={name}" for name in args.what_if or ()]
     if args.profile:
         command = [sys.executable, "-m", "cProfile", "-o", args.profile, "-m", "tgshop", *serve]
 
@@ -1006,6 +1031,10 @@ def describe_setup(args: argparse.Namespace) -> str:
             "\n  PROFILING: the shop runs under cProfile, figures are not comparable"
             * bool(args.profile)
         )
+        + "".join(
+            f"\n  WHAT-IF (not the shop as it is): {name} — {WHAT_IF[name]}"
+            for name in args.what_if or ()
+        )
     )
 
 
@@ -1039,7 +1068,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--updates", type=int, default=3_000, help="presses per run")
+    parser.add_argument("--updates", type=int, default=2_000, help="presses per run")
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; best kept")
     parser.add_argument("--users", type=int, default=5_000, help="customers pressing in turn")
@@ -1049,9 +1078,11 @@ async def main() -> None:
     parser.add_argument("--redis-url", default=None, help="also run with Redis (PostgreSQL)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="what-if: the shop freezes what its imports created (gc.freeze()) before serving",
+        "--what-if",
+        action="append",
+        choices=list(WHAT_IF),
+        help="measure the shop with a change it does not have (repeatable): "
+        + "; ".join(f"{name}: {text}" for name, text in WHAT_IF.items()),
     )
     parser.add_argument(
         "--breakdown", action="store_true", help="also time each step of a press in-process"
