@@ -43,8 +43,12 @@ How it measures:
 - bare and shop runs alternate for ``--rounds`` rounds (the order swapping each round) and
   the best of each is kept: other work on a shared machine hits both alike;
 - **peak memory**: VmHWM (peak resident set) of the shop's process from /proc at the end;
+- the shop runs with its defaults, so its catalog reads (tree, page of products) come from
+  its 5-second memory (``TGSHOP_SHOP_CATALOG_CACHE_SECONDS``) except when an entry has
+  expired;
 - ``--breakdown`` also times each step of a press alone, in this process, through the
-  production wiring (``build_container``), to show where the time goes; ``--what-if``
+  production wiring (``build_container``), to show where the time goes (the catalog steps
+  both from memory and with it off); ``--what-if``
   measures the shop with a change it does not have yet; ``--profile`` runs it under
   cProfile (coroutine call counts are resumptions; use the times).
 
@@ -893,7 +897,7 @@ async def breakdown(database_url: str, args: argparse.Namespace, stub_url: str) 
     from tgshop.bot.fsm_storage import build_fsm_storage
     from tgshop.bot.routers.catalog import CatalogScreens
     from tgshop.config import load_settings
-    from tgshop.services.catalog import ProductQuery
+    from tgshop.services.catalog import CatalogService, ProductQuery
     from tgshop.services.users import TelegramUserData
 
     redis = {"url": args.redis_url, "key_prefix": args.redis_prefix} if args.redis_run else {}
@@ -911,6 +915,10 @@ async def breakdown(database_url: str, args: argparse.Namespace, stub_url: str) 
     )
     storage = build_fsm_storage(container)
     screens = CatalogScreens(container.catalog)
+    # The same reads without the catalog's memory (TGSHOP_SHOP_CATALOG_CACHE_SECONDS=0): what
+    # a press costs when its entries have expired. The steps above them are all memory hits.
+    uncached = CatalogService(container.db)
+    uncached_screens = CatalogScreens(uncached)
     t = container.translator.get("en")
     category = 2  # "Green tea": 10 products, 2 pages
     presses = Presses([(700_000_001, "en")], [f"pl:{category}:1"])
@@ -963,6 +971,12 @@ async def breakdown(database_url: str, args: argparse.Namespace, stub_url: str) 
             ),
         ),
         ("screen: tree + page + text + keyboard", lambda: screens.products(t, category, 1)),
+        ("  category tree, no catalog memory", uncached.categories_tree),
+        (
+            "  page of products, no catalog memory",
+            lambda: uncached.list_products(ProductQuery(category_id=category, page=1, per_page=8)),
+        ),
+        ("  screen, no catalog memory", lambda: uncached_screens.products(t, category, 1)),
         ("answerCallbackQuery (aiogram → stub)", lambda: bot.answer_callback_query("1")),
         (
             "editMessageText (aiogram → stub)",

@@ -80,8 +80,12 @@ def build_container(
         telegram=telegram,
         redis=redis,
         translator=Translator.load(),
-        catalog=CatalogService(database),
-        users=UserService(database, the_clock),
+        catalog=CatalogService(
+            database, clock=the_clock, cache_seconds=settings.shop.catalog_cache_seconds
+        ),
+        users=UserService(
+            database, the_clock, remember_seconds=settings.telegram.customer_cache_seconds
+        ),
         carts=carts,
         checkout=CheckoutService(database, carts, orders),
         orders=orders,

@@ -121,6 +121,12 @@ class TelegramSettings(BaseSettings):
     webhook_secret: SecretStr | None = None
     manager_chat_id: int | None = None
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    customer_cache_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="a returning person with unchanged details skips the database this long",
+    )
     fsm_idle_minutes: int = Field(
         default=60,
         ge=1,
@@ -228,6 +234,12 @@ class ShopSettings(BaseSettings):
         default="",
         max_length=1000,
         description="shown to customers while maintenance mode is on; empty = the default text",
+    )
+    catalog_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="catalog reads for browsing may be served from memory this long; 0 = off",
     )
 
     @field_validator("currency")

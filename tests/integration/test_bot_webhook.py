@@ -67,7 +67,9 @@ def bot_settings(
             "telegram_api_url": sandbox.url,
             "webhook_secret": SECRET,
         },
-        shop={"name": "Tea & <Co>"},
+        # Bot tests change the catalog behind the shop's back and expect the next press to
+        # see it: no catalog memory here (tests/integration/test_catalog_cache.py has it on).
+        shop={"name": "Tea & <Co>", "catalog_cache_seconds": 0},
         **redis,
     )
 

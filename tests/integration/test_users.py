@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 
 from tests.support.fakes import FrozenClock
 from tgshop.db.engine import Database
@@ -93,3 +94,42 @@ async def test_concurrent_referral_links_record_one_referrer(
         *(users.record_referrer(newcomer.id, i.referral_code) for i in inviters)
     )
     assert recorded.count(True) == 1
+
+
+async def test_a_returning_person_with_the_same_details_skips_the_database(
+    db: Database, clock: FrozenClock
+) -> None:
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, sql: str, *args: object) -> None:
+        statements.append(sql)
+
+    users = UserService(db, clock, remember_seconds=60)
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        alice = await users.onboard(TelegramUserData(4242, "Alice", language_code="en"))
+        statements.clear()
+        again = await users.onboard(TelegramUserData(4242, "Alice", language_code="en"))
+        assert again == alice and statements == []  # served from memory
+        renamed = await users.onboard(TelegramUserData(4242, "Alicia", language_code="en"))
+        assert renamed.first_name == "Alicia" and statements  # new details: written
+        statements.clear()
+        await users.set_language(alice.id, "ru")  # a change through the service...
+        after = await users.onboard(TelegramUserData(4242, "Alicia", language_code="en"))
+        assert after.language == "ru"  # ...is seen at once
+        await users.set_blocked(alice.id, True, "test")
+        assert (
+            await users.onboard(TelegramUserData(4242, "Alicia", language_code="en"))
+        ).is_blocked
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_without_a_memory_every_update_reads_the_database(
+    db: Database, clock: FrozenClock
+) -> None:
+    users = UserService(db, clock)  # remember_seconds=0
+    other = UserService(db, clock)  # another process, say
+    bob = await users.onboard(TelegramUserData(4343, "Bob"))
+    await other.set_blocked(bob.id, True, "test")
+    assert (await users.onboard(TelegramUserData(4343, "Bob"))).is_blocked

@@ -20,6 +20,7 @@ Button labels are plain text (Telegram does not parse markup in them): never esc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -103,7 +104,7 @@ def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
 
 
 def categories_keyboard(
-    t: Translations, nodes: list[CategoryNode], parent: CategoryNode | None, back_to: int
+    t: Translations, nodes: Sequence[CategoryNode], parent: CategoryNode | None, back_to: int
 ) -> InlineKeyboardMarkup:
     """The categories under ``parent`` (the top level when None), a button for every
     product below it, and "Back" for a subcategory."""

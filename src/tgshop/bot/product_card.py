@@ -3,6 +3,8 @@ no images, and the buttons to choose a variant and a quantity and add them to th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram import Bot
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup
 
@@ -106,7 +108,7 @@ async def send_product_by_key(
     return True
 
 
-def _shown(tree: list[CategoryNode], category_id: int) -> bool:
+def _shown(tree: Sequence[CategoryNode], category_id: int) -> bool:
     stack = list(tree)
     while stack:
         node = stack.pop()

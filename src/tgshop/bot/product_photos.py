@@ -10,6 +10,7 @@ replaces the old.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Sequence
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -69,10 +70,10 @@ async def send_photo(
 
 
 async def send_album(
-    bot: Bot, catalog: CatalogService, chat_id: int, media_ids: list[int]
+    bot: Bot, catalog: CatalogService, chat_id: int, media_ids: Sequence[int]
 ) -> list[Message]:
     """Send up to ten product images as one album, caching the file_ids of the uploads."""
-    media_ids = media_ids[:ALBUM_LIMIT]
+    media_ids = list(media_ids[:ALBUM_LIMIT])
     if len(media_ids) < 2:
         return []
     cached = await catalog.telegram_file_ids(media_ids)

@@ -9,12 +9,19 @@ Rules:
 - a referrer is recorded at most once (see :meth:`UserService.record_referrer`);
 - concurrent first updates from the same person create exactly one user (upsert);
 - staff may block a person (``set_blocked``): the bot then serves them nothing and tells
-  them so once (``claim_blocked_notice``); blocking and unblocking are audited.
+  them so once (``claim_blocked_notice``); blocking and unblocking are audited;
+- a person seen again within ``remember_seconds`` with exactly the same Telegram details
+  is served from this process's memory instead of the database (every update of a chat
+  pays for onboarding); a change made through this service (language, blocking, the
+  blocked notice) forgets them at once, a change made by another process is seen within
+  ``remember_seconds``.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -76,15 +83,63 @@ def _view(user: User) -> UserView:
     )
 
 
+class _RecentlySeen:
+    """Who was onboarded lately, by Telegram id: their details then and the view we built.
+    Bounded (least recently seen dropped first) and timed by the monotonic clock — this is
+    about not repeating a database write, not about business time."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self._size = size
+        self._entries: OrderedDict[int, tuple[TelegramUserData, UserView, float]] = OrderedDict()
+
+    def get(self, data: TelegramUserData) -> UserView | None:
+        entry = self._entries.get(data.telegram_id)
+        if entry is None:
+            return None
+        seen, view, until = entry
+        if seen != data or time.monotonic() >= until:
+            del self._entries[data.telegram_id]
+            return None
+        self._entries.move_to_end(data.telegram_id)
+        return view
+
+    def put(self, data: TelegramUserData, view: UserView) -> None:
+        self._entries[data.telegram_id] = (data, view, time.monotonic() + self.seconds)
+        self._entries.move_to_end(data.telegram_id)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def forget(self, user_id: int) -> None:
+        for telegram_id, (_, view, _) in list(self._entries.items()):
+            if view.id == user_id:
+                del self._entries[telegram_id]
+
+
 class UserService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, remember_seconds: float = 0) -> None:
         self._db = db
         self._clock = clock
+        self._recent = _RecentlySeen(remember_seconds) if remember_seconds > 0 else None
 
     async def onboard(self, data: TelegramUserData) -> UserView:
         """Create or refresh the user behind a Telegram update (see module rules)."""
         if data.telegram_id <= 0:
             raise InvalidRequest("telegram_id must be a positive user id")
+        if self._recent is not None:
+            known = self._recent.get(data)
+            if known is not None:
+                return known
+        view = await self._upsert(data)
+        if self._recent is not None:
+            self._recent.put(data, view)
+        return view
+
+    def _forget(self, user_id: int) -> None:
+        if self._recent is not None:
+            self._recent.forget(user_id)
+
+    async def _upsert(self, data: TelegramUserData) -> UserView:
         now = self._clock.now()
         async with self._db.transaction() as session:
             insert = insert_for(session, User)
@@ -121,6 +176,7 @@ class UserService:
 
     async def set_language(self, user_id: int, language: str) -> UserView:
         """An explicit choice: kept from now on, whatever Telegram reports."""
+        self._forget(user_id)
         if language not in SUPPORTED_LANGUAGES:
             raise InvalidRequest(f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}")
         async with self._db.transaction() as session:
@@ -193,6 +249,7 @@ class UserService:
         audit log row (``user.blocked`` / ``user.unblocked``) naming ``actor_user_id``."""
         if reason is not None and len(reason) > 512:
             raise InvalidRequest("reason must be at most 512 characters")
+        self._forget(user_id)
         now = self._clock.now()
         async with self._db.transaction() as session:
             user = await session.get(User, user_id)
@@ -219,6 +276,7 @@ class UserService:
         """True exactly once per block: the caller should send the blocked notice now. A
         conditional update, so concurrent updates from the person cannot both send it (and
         a notice whose sending fails is not retried: at most once, never a flood)."""
+        self._forget(user_id)
         async with self._db.transaction() as session:
             result = cast(
                 CursorResult[Any],

@@ -8,6 +8,7 @@ drawn gets a polite alert and a screen that still makes sense.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from tgshop.app import Container
 
 
-def _index(tree: list[CategoryNode]) -> dict[int, tuple[CategoryNode, int]]:
+def _index(tree: Sequence[CategoryNode]) -> dict[int, tuple[CategoryNode, int]]:
     """Every category by id, with its parent's id (0 for the top level)."""
     found: dict[int, tuple[CategoryNode, int]] = {}
     stack = [(node, 0) for node in tree]
