@@ -7,12 +7,12 @@ order numbers) is escaped here; the catalogs' own markup is trusted.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from aiogram.types import KeyboardButton, ReplyKeyboardMarkup
 from babel.dates import format_datetime
 
+from tgshop.bot.catalog_texts import e
 from tgshop.domain.delivery import DeliveryProblem
 from tgshop.domain.errors import OutOfStock
 from tgshop.i18n.translator import Translations
@@ -23,10 +23,6 @@ TEXT_LIMIT = 4096
 MAX_LINES_SHOWN = 20
 TITLE_LENGTH = 80
 HISTORY_SHOWN = 12
-
-
-def e(value: object) -> str:
-    return escape(str(value), quote=False)
 
 
 def when(t: Translations, moment: datetime) -> str:

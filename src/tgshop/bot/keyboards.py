@@ -11,7 +11,7 @@ from aiogram.types import (
     WebAppInfo,
 )
 
-from tgshop.i18n.translator import Translations
+from tgshop.i18n.translator import Translations, Translator
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 MENU_KEYS = ("catalog", "cart", "orders", "help", "language")
@@ -42,6 +42,12 @@ def main_menu(t: Translations, shop_url: str | None) -> ReplyKeyboardMarkup:
         ]
     )
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def labels_everywhere(translator: Translator, key: str) -> set[str]:
+    """A button's label in every language we speak (a person may switch language while an
+    old keyboard is still on screen)."""
+    return {translator.get(code).gettext(key) for code in LANGUAGE_NAMES}
 
 
 def mini_app_url(public_url: str | None) -> str | None:

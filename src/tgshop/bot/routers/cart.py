@@ -17,7 +17,7 @@ from tgshop.bot.callbacks import ShowCart
 from tgshop.bot.cart_errors import explain_cart_error
 from tgshop.bot.catalog_keyboards import CartClear, CartLineEdit, LineOp, cart_keyboard
 from tgshop.bot.catalog_texts import cart_text
-from tgshop.bot.routers.start import _labels
+from tgshop.bot.keyboards import labels_everywhere
 from tgshop.bot.screens import answer_text, show_text
 from tgshop.domain.errors import DomainError
 from tgshop.i18n.translator import Translations
@@ -55,7 +55,7 @@ def cart_router(container: Container) -> Router:
         text, shown = cart_text(t, cart, confirm_clear=confirm_clear)
         return text, cart_keyboard(t, cart, shown, confirm_clear=confirm_clear)
 
-    @router.message(F.text.in_(_labels(container, "bot.menu.cart")))
+    @router.message(F.text.in_(labels_everywhere(container.translator, "bot.menu.cart")))
     async def open_cart(message: Message, customer: UserView, t: Translations) -> None:
         text, markup = screen(t, await carts.view(customer.id))
         await message.answer(text, reply_markup=markup)

@@ -29,9 +29,9 @@ from tgshop.bot.catalog_keyboards import (
     products_keyboard,
 )
 from tgshop.bot.catalog_texts import e
+from tgshop.bot.keyboards import labels_everywhere
 from tgshop.bot.product_card import build_card, send_card, show_card
 from tgshop.bot.product_photos import send_album
-from tgshop.bot.routers.start import _labels
 from tgshop.bot.screens import answer_text, chat_id_of, delete_quietly, pressed_message, show_text
 from tgshop.domain.errors import DomainError, NotFound
 from tgshop.i18n.translator import Translations
@@ -117,7 +117,7 @@ def catalog_router(container: Container) -> Router:
         assert shown is not None  # the top level always exists
         await show_text(query, bot, *shown)
 
-    @router.message(F.text.in_(_labels(container, "bot.menu.catalog")))
+    @router.message(F.text.in_(labels_everywhere(container.translator, "bot.menu.catalog")))
     async def open_catalog(message: Message, t: Translations) -> None:
         shown = await screens.categories(t, 0)
         assert shown is not None

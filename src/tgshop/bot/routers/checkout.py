@@ -25,16 +25,15 @@ from aiogram.types import (
 )
 
 from tgshop.bot.callbacks import CheckoutStart, ShowCart
+from tgshop.bot.catalog_texts import e
 from tgshop.bot.checkout_texts import (
     cancel_button,
-    e,
     problem_text,
     shortage_text,
     step_keyboard,
     summary_text,
 )
-from tgshop.bot.keyboards import main_menu
-from tgshop.bot.routers.start import _labels
+from tgshop.bot.keyboards import labels_everywhere, main_menu, mini_app_url
 from tgshop.bot.screens import answer_text, pressed_message
 from tgshop.domain.delivery import (
     Coordinates,
@@ -100,10 +99,9 @@ def checkout_router(container: Container) -> Router:
     router = Router(name="checkout")
     checkout = container.checkout
     region = container.settings.shop.phone_region
-    public_url = container.settings.telegram.public_url
-    shop_url = f"{public_url}/app" if public_url and public_url.startswith("https://") else None
-    cancel_labels = _labels(container, "bot.checkout.cancel_button")
-    skip_labels = _labels(container, "bot.checkout.skip_button")
+    shop_url = mini_app_url(container.settings.telegram.public_url)
+    cancel_labels = labels_everywhere(container.translator, "bot.checkout.cancel_button")
+    skip_labels = labels_everywhere(container.translator, "bot.checkout.skip_button")
     in_checkout = StateFilter(Checkout)
 
     async def ask_name(

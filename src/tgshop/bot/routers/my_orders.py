@@ -9,8 +9,9 @@ from aiogram import Bot, F, Router
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from tgshop.bot.checkout_texts import e, label, order_line, order_text
-from tgshop.bot.routers.start import _labels
+from tgshop.bot.catalog_texts import e
+from tgshop.bot.checkout_texts import label, order_line, order_text
+from tgshop.bot.keyboards import labels_everywhere
 from tgshop.bot.screens import answer_text, show_text
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
 from tgshop.domain.orders import Actor, OrderStatus, allowed_targets
@@ -92,7 +93,7 @@ def my_orders_router(container: Container) -> Router:
             return await list_screen(customer, t, 0)
         return t.gettext("bot.orders.list_title"), _list_markup(t, found, page, more)
 
-    @router.message(F.text.in_(_labels(container, "bot.menu.orders")))
+    @router.message(F.text.in_(labels_everywhere(container.translator, "bot.menu.orders")))
     async def my_orders(message: Message, customer: UserView, t: Translations) -> None:
         text, markup = await list_screen(customer, t, 0)
         await message.answer(text, reply_markup=markup)

@@ -12,7 +12,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from tgshop.bot.catalog_keyboards import CategoryList
 from tgshop.bot.deep_links import ProductLink, ReferralLink, parse_start_payload
-from tgshop.bot.keyboards import LANGUAGE_NAMES, LanguageChoice, language_picker, main_menu
+from tgshop.bot.keyboards import (
+    LANGUAGE_NAMES,
+    LanguageChoice,
+    labels_everywhere,
+    language_picker,
+    main_menu,
+    mini_app_url,
+)
 from tgshop.bot.product_card import send_product_by_key
 from tgshop.i18n.translator import Translations
 from tgshop.services.users import UserView
@@ -21,16 +28,10 @@ if TYPE_CHECKING:
     from tgshop.app import Container
 
 
-def _labels(container: Container, key: str) -> set[str]:
-    """A menu button's label in every language (a person may switch language mid-chat)."""
-    return {container.translator.get(code).gettext(key) for code in ("en", "ru")}
-
-
 def start_router(container: Container) -> Router:
     router = Router(name="start")
     shop_name = container.settings.shop.name
-    shop_url = container.settings.telegram.public_url
-    shop_url = f"{shop_url}/app" if shop_url and shop_url.startswith("https://") else None
+    shop_url = mini_app_url(container.settings.telegram.public_url)
 
     @router.message(CommandStart())
     async def start(
@@ -61,12 +62,12 @@ def start_router(container: Container) -> Router:
             )
 
     @router.message(Command("help"))
-    @router.message(F.text.in_(_labels(container, "bot.menu.help")))
+    @router.message(F.text.in_(labels_everywhere(container.translator, "bot.menu.help")))
     async def help_(message: Message, t: Translations) -> None:
         await message.answer(t.gettext("bot.help", shop=escape(shop_name)))
 
     @router.message(Command("language"))
-    @router.message(F.text.in_(_labels(container, "bot.menu.language")))
+    @router.message(F.text.in_(labels_everywhere(container.translator, "bot.menu.language")))
     async def choose_language(message: Message, customer: UserView, t: Translations) -> None:
         await message.answer(
             t.gettext("bot.language.choose"), reply_markup=language_picker(customer.language)
