@@ -28,6 +28,9 @@ async def serving(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIter
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=2,
+        # Clients drop idle connections after 5 s (httpx, aiohttp); a server that closes them
+        # after the same 5 s races a client reusing one (ReadError under load). Longer here.
+        timeout_keep_alive=75,
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve())
