@@ -5,13 +5,13 @@ without it, in the database."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from sqlalchemy import delete
+from sqlalchemy import Table, bindparam, delete
 
 from tgshop.db.engine import Database
 from tgshop.db.models import ProcessedUpdate
-from tgshop.db.upsert import insert_for
+from tgshop.db.upsert import insert_for_dialect
 from tgshop.services.ports import Clock
 
 if TYPE_CHECKING:
@@ -40,16 +40,23 @@ class DatabaseDeduplicator:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        # Built once: every update pays for this statement, so it skips rebuilding (and
+        # re-hashing) it each time.
+        table = cast(Table, ProcessedUpdate.__table__)
+        self._mark = (
+            insert_for_dialect(db.dialect, table)
+            .values(
+                bot_id=bindparam("bot_id"),
+                update_id=bindparam("update_id"),
+                received_at=bindparam("received_at", type_=table.c.received_at.type),
+            )
+            .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        )
 
     async def first_time(self, bot_id: int, update_id: int) -> bool:
-        async with self._db.transaction() as session:
-            stmt = (
-                insert_for(session, ProcessedUpdate.__table__)
-                .values(bot_id=bot_id, update_id=update_id, received_at=self._clock.now())
-                .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-            )
-            connection = await session.connection()
-            return bool((await connection.execute(stmt)).rowcount)
+        params = {"bot_id": bot_id, "update_id": update_id, "received_at": self._clock.now()}
+        async with self._db.core_transaction() as connection:
+            return bool((await connection.execute(self._mark, params)).rowcount)
 
     async def purge(self) -> int:
         """Forget marks older than a day (Telegram gives up re-delivering long before)."""

@@ -27,7 +27,7 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
-from sqlalchemy import CursorResult, Table, and_, delete, select, update
+from sqlalchemy import CursorResult, Table, and_, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from tgshop.app import Container
 
 _TABLE = cast(Table, FsmState.__table__)
+_KEY_COLUMNS = ("bot_id", "chat_id", "user_id", "thread_id", "business_connection_id", "destiny")
 
 
 def retention(idle: timedelta) -> timedelta:
@@ -83,9 +84,9 @@ class DatabaseStorage(IdleAwareStorage):
             async with self._autocommit.connect() as connection:
                 yield connection
             return
-        unit = self._db.transaction() if write else self._db.read()
-        async with unit as session:
-            yield await session.connection()
+        unit = self._db.core_transaction() if write else self._db.core_read()
+        async with unit as connection:
+            yield connection
 
     @staticmethod
     def _columns(key: StorageKey) -> dict[str, Any]:
@@ -102,6 +103,11 @@ class DatabaseStorage(IdleAwareStorage):
     @classmethod
     def _where(cls, key: StorageKey) -> ColumnElement[bool]:
         return and_(*(_TABLE.c[name] == value for name, value in cls._columns(key).items()))
+
+    # Every update in a chat reads its state: that statement is built once.
+    _KEY = and_(*(_TABLE.c[name] == bindparam(name) for name in _KEY_COLUMNS))
+    _GET_STATE = select(_TABLE.c.state).where(_KEY)
+    _GET_DATA = select(_TABLE.c.data).where(_KEY)
 
     async def _upsert(self, key: StorageKey, field: str, value: Any) -> None:
         now = self._clock.now()
@@ -120,7 +126,7 @@ class DatabaseStorage(IdleAwareStorage):
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._connection(write=False) as connection:
-            result = await connection.execute(select(_TABLE.c.state).where(self._where(key)))
+            result = await connection.execute(self._GET_STATE, self._columns(key))
             return cast(str | None, result.scalar_one_or_none())
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
@@ -132,7 +138,7 @@ class DatabaseStorage(IdleAwareStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._connection(write=False) as connection:
-            result = await connection.execute(select(_TABLE.c.data).where(self._where(key)))
+            result = await connection.execute(self._GET_DATA, self._columns(key))
             return dict(result.scalar_one_or_none() or {})
 
     async def touch(self, key: StorageKey) -> bool:

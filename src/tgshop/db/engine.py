@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -98,8 +99,9 @@ class Database:
 
     def __post_init__(self) -> None:
         self._write = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._read_engine = self.engine.execution_options(**{_READONLY: True})
         self._read = async_sessionmaker(
-            self.engine.execution_options(**{_READONLY: True}),
+            self._read_engine,
             expire_on_commit=False,
             autoflush=False,
         )
@@ -118,6 +120,23 @@ class Database:
             return
         async with self._write_lock, self._write() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def core_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A unit of work on a bare connection, for the few statements every update pays for
+        (no ORM session to set up); commits when the block ends, rolls back on any exception."""
+        if self._write_lock is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._write_lock, self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def core_read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only unit of work on a bare connection (never commits)."""
+        async with self._read_engine.connect() as connection:
+            yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

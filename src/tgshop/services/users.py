@@ -25,11 +25,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, select, update
+from sqlalchemy import CursorResult, Table, bindparam, case, select, update
 
 from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, User
-from tgshop.db.upsert import insert_for
+from tgshop.db.upsert import insert_for_dialect
 from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.services.ports import Clock
 
@@ -83,6 +83,49 @@ def _view(user: User) -> UserView:
     )
 
 
+def _upsert_statement(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (telegram_id) DO UPDATE ... RETURNING, built once with bind
+    parameters: the names and username follow Telegram, the language too unless the user
+    chose one, and a new user gets the referral code passed in."""
+    table = cast(Table, User.__table__)
+    now = bindparam("now", type_=table.c.created_at.type)
+    stmt = insert_for_dialect(dialect, table).values(
+        telegram_id=bindparam("telegram_id"),
+        first_name=bindparam("first_name"),
+        last_name=bindparam("last_name"),
+        username=bindparam("username"),
+        language_code=bindparam("language_code"),
+        language_chosen=False,
+        is_blocked=False,
+        referral_code=bindparam("referral_code"),
+        created_at=now,
+        updated_at=now,
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.telegram_id],
+        set_={
+            "first_name": stmt.excluded.first_name,
+            "last_name": stmt.excluded.last_name,
+            "username": stmt.excluded.username,
+            "language_code": case(
+                (table.c.language_chosen, table.c.language_code),
+                else_=stmt.excluded.language_code,
+            ),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(
+        table.c.id,
+        table.c.telegram_id,
+        table.c.first_name,
+        table.c.last_name,
+        table.c.username,
+        table.c.language_code,
+        table.c.is_blocked,
+        table.c.referral_code,
+        table.c.blocked_notice_at,
+    )
+
+
 class _RecentlySeen:
     """Who was onboarded lately, by Telegram id: their details then and the view we built.
     Bounded (least recently seen dropped first) and timed by the monotonic clock — this is
@@ -121,6 +164,7 @@ class UserService:
         self._db = db
         self._clock = clock
         self._recent = _RecentlySeen(remember_seconds) if remember_seconds > 0 else None
+        self._upsert_statement = _upsert_statement(db.dialect)
 
     async def onboard(self, data: TelegramUserData) -> UserView:
         """Create or refresh the user behind a Telegram update (see module rules)."""
@@ -140,39 +184,29 @@ class UserService:
             self._recent.forget(user_id)
 
     async def _upsert(self, data: TelegramUserData) -> UserView:
-        now = self._clock.now()
-        async with self._db.transaction() as session:
-            insert = insert_for(session, User)
-            stmt = insert.values(
-                telegram_id=data.telegram_id,
-                first_name=data.first_name[:256],
-                last_name=(data.last_name or None),
-                username=(data.username or None),
-                language_code=data.language_code,
-                language_chosen=False,
-                is_blocked=False,
-                referral_code=secrets.token_urlsafe(6),
-                created_at=now,
-                updated_at=now,
-            )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[User.telegram_id],
-                set_={
-                    "first_name": stmt.excluded.first_name,
-                    "last_name": stmt.excluded.last_name,
-                    "username": stmt.excluded.username,
-                    "language_code": case(
-                        (User.language_chosen, User.language_code),
-                        else_=stmt.excluded.language_code,
-                    ),
-                    "updated_at": now,
-                },
-            )
-            # One round trip: the row as it is after the upsert (every update pays for this).
-            result = await session.execute(
-                stmt.returning(User), execution_options={"populate_existing": True}
-            )
-            return _view(result.scalar_one())
+        params = {
+            "telegram_id": data.telegram_id,
+            "first_name": data.first_name[:256],
+            "last_name": data.last_name or None,
+            "username": data.username or None,
+            "language_code": data.language_code,
+            "referral_code": secrets.token_urlsafe(6),
+            "now": self._clock.now(),
+        }
+        # One round trip: the row as it is after the upsert (every new face pays for this).
+        async with self._db.core_transaction() as connection:
+            row = (await connection.execute(self._upsert_statement, params)).one()
+        return UserView(
+            id=row.id,
+            telegram_id=row.telegram_id,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            username=row.username,
+            language=normalize_language(row.language_code),
+            is_blocked=row.is_blocked,
+            referral_code=row.referral_code,
+            blocked_notice_sent=row.blocked_notice_at is not None,
+        )
 
     async def set_language(self, user_id: int, language: str) -> UserView:
         """An explicit choice: kept from now on, whatever Telegram reports."""
