@@ -17,6 +17,7 @@ from tgshop.services.catalog import CatalogService
 from tgshop.services.checkout import CheckoutService
 from tgshop.services.maintenance import MaintenanceService
 from tgshop.services.orders import OrderService
+from tgshop.services.payments import PaymentService
 from tgshop.services.ports import Clock, SystemClock, TelegramClient
 from tgshop.services.sales_stats import SalesStatsService
 from tgshop.services.staff import StaffService
@@ -42,6 +43,7 @@ class Container:
     staff: StaffService
     maintenance: MaintenanceService
     sales_stats: SalesStatsService
+    payments: PaymentService
 
     async def close(self) -> None:
         if self.redis is not None:
@@ -92,4 +94,5 @@ def build_container(
         staff=StaffService(database, orders, settings.telegram),
         maintenance=MaintenanceService(database, the_clock),
         sales_stats=SalesStatsService(database, the_clock, settings.shop),
+        payments=PaymentService(database, the_clock, settings.shop, settings.payments),
     )

@@ -8,7 +8,8 @@ Semantic rules that span fields (production safety) live in :func:`settings_prob
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -264,6 +265,35 @@ class ShopSettings(BaseSettings):
         return region
 
 
+class PaymentsSettings(BaseSettings):
+    """How customers pay, and what happens to money that arrives too late."""
+
+    model_config = _config("TGSHOP_PAYMENTS_")
+
+    mode: Literal["test", "live"] = Field(
+        default="test",
+        description="recorded on every payment; staff switch it at runtime per gateway",
+    )
+    stars_enabled: bool = Field(default=True, description="offer payment in Telegram Stars")
+    stars_rate: Decimal | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description=(
+            "Stars per one unit of the shop currency, for items without their own Stars price "
+            "(rounded up); unset = only items with a Stars price can be paid in Stars"
+        ),
+    )
+    wallet_enabled: bool = Field(default=True, description="let customers pay from their balance")
+    late_money: Literal["credit", "refund"] = Field(
+        default="credit",
+        description=(
+            "money for an order that expired, was cancelled or was already paid: credit it to "
+            "the customer's balance or refund it through its gateway"
+        ),
+    )
+
+
 class WorkerSettings(BaseSettings):
     """The outbox worker."""
 
@@ -288,6 +318,7 @@ class Settings:
     telegram: TelegramSettings
     shop: ShopSettings
     worker: WorkerSettings
+    payments: PaymentsSettings = field(default_factory=PaymentsSettings)
 
 
 @dataclass(frozen=True)
@@ -313,6 +344,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "telegram": TelegramSettings,
     "shop": ShopSettings,
     "worker": WorkerSettings,
+    "payments": PaymentsSettings,
 }
 
 _HINTS = {

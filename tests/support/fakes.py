@@ -39,6 +39,7 @@ class RecordingTelegram:
     """Records every message; can be told to fail the next N sends."""
 
     sent: list[SentMessage] = field(default_factory=list)
+    star_refunds: list[tuple[int, str]] = field(default_factory=list)
     fail_next: int = 0
     fail_permanently: bool = False
     delay: float = 0.0
@@ -59,3 +60,9 @@ class RecordingTelegram:
         rows = [[(b.text, b.callback_data) for b in row] for row in buttons] if buttons else None
         self.sent.append(SentMessage(chat_id, text, parse_mode, rows))
         return len(self.sent)
+
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
+        if (user_id, charge_id) in self.star_refunds:
+            return False
+        self.star_refunds.append((user_id, charge_id))
+        return True

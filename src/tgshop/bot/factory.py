@@ -30,6 +30,7 @@ from tgshop.bot.routers.fallback import fallback_router
 from tgshop.bot.routers.flow import flow_router
 from tgshop.bot.routers.membership import membership_router
 from tgshop.bot.routers.my_orders import my_orders_router
+from tgshop.bot.routers.payment import payment_router
 from tgshop.bot.routers.staff import staff_router
 from tgshop.bot.routers.start import start_router
 from tgshop.bot.throttling import build_throttle
@@ -90,8 +91,11 @@ def build_dispatcher(container: Container) -> Dispatcher:
     5. FsmIdleExpiry — a flow silent too long is put away; last, so only updates that will
        reach a handler count as activity in the flow.
 
+    Steps 2-5 let a message that carries money (successful_payment) through: money received
+    is recorded whoever sent it and whatever the shop's state.
+
     aiogram's own FSM middleware (update level) runs before all of them and loads the state
-    from ``build_fsm_storage``. Routers: /cancel first (it must work in any state), the
+    from ``build_fsm_storage``. Routers: payments first, /cancel (it must work in any state), the
     feature routers, the fallback last (what nobody else took).
     """
     fsm_storage = build_fsm_storage(container)
@@ -125,6 +129,8 @@ def build_dispatcher(container: Container) -> Dispatcher:
     )
     dispatcher.message.outer_middleware(idle)
     dispatcher.callback_query.outer_middleware(idle)
+    # Money first: a successful payment must reach its handler whatever flow is on.
+    dispatcher.include_router(payment_router(container))
     dispatcher.include_router(flow_router(container))  # /cancel works in any state
     # Staff first: its handlers are narrow (staff buttons, /admin for staff, a staff member
     # answering "tracking number?"), and that answer must not be taken for a menu choice.

@@ -23,6 +23,7 @@ from aiogram import BaseMiddleware
 from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Message, TelegramObject, User
 
+from tgshop.bot.middlewares import carries_money
 from tgshop.i18n.translator import Translations, Translator
 from tgshop.services.maintenance import MaintenanceService
 from tgshop.services.staff import StaffService
@@ -45,7 +46,7 @@ class MaintenanceMiddleware(BaseMiddleware):
         self._notice = notice.strip()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not await self._maintenance.is_on():
+        if carries_money(event) or not await self._maintenance.is_on():
             return await handler(event, data)
         sender: User | None = data.get("event_from_user")
         if sender is not None and await self._staff.is_staff(sender.id):

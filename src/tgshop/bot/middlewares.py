@@ -83,6 +83,14 @@ def _translations(data: dict[str, Any], translator: Translator) -> Translations:
     return translator.get(sender.language_code if sender else None)
 
 
+def carries_money(event: TelegramObject) -> bool:
+    """A message that reports money received (or returned). It always reaches its handler:
+    a blocked, throttled or idle customer, or maintenance, must not make a payment vanish."""
+    return isinstance(event, Message) and (
+        event.successful_payment is not None or event.refunded_payment is not None
+    )
+
+
 def _private_chat(data: dict[str, Any]) -> Chat | None:
     chat: Chat | None = data.get("event_chat")
     return chat if chat is not None and chat.type == ChatType.PRIVATE else None
@@ -101,6 +109,8 @@ class BlockedUserMiddleware(BaseMiddleware):
         self._contact = contact.strip()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if carries_money(event):
+            return await handler(event, data)
         customer: UserView | None = data.get("customer")
         if customer is None or not customer.is_blocked:
             return await handler(event, data)
@@ -135,6 +145,8 @@ class ThrottleMiddleware(BaseMiddleware):
         self._translator = translator
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if carries_money(event):
+            return await handler(event, data)
         sender: User | None = data.get("event_from_user")
         if sender is None:
             return await handler(event, data)
@@ -167,6 +179,8 @@ class FsmIdleExpiryMiddleware(BaseMiddleware):
         self._shop_url = shop_url
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if carries_money(event):
+            return await handler(event, data)
         context: FSMContext | None = data.get("state")
         if data.get("raw_state") is None or context is None:
             return await handler(event, data)

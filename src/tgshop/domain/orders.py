@@ -13,7 +13,9 @@ Rules:
 - staff may confirm, ship, deliver and cancel; a shipped or delivered order cannot be
   cancelled (that is a refund, not a cancellation);
 - ``cancelled`` and ``expired`` release the reserved stock; ``delivered``, ``cancelled`` and
-  ``expired`` are final.
+  ``expired`` are final;
+- an order that has been paid is not simply cancelled: the money has to go back first
+  (a refund), so cancelling a paid order is refused.
 """
 
 from __future__ import annotations
@@ -79,8 +81,15 @@ def allowed_targets(source: OrderStatus, actor: Actor) -> list[OrderStatus]:
     return [to for (frm, to), actors in _ALLOWED.items() if frm is source and actor in actors]
 
 
-def plan_transition(source: OrderStatus, target: OrderStatus, actor: Actor) -> Transition:
+def plan_transition(
+    source: OrderStatus,
+    target: OrderStatus,
+    actor: Actor,
+    payment: PaymentStatus = PaymentStatus.UNPAID,
+) -> Transition:
     """Return the transition or raise IllegalTransition saying why it is refused."""
+    if target is S.CANCELLED and payment is PaymentStatus.PAID:
+        raise IllegalTransition("the order is paid: refund the payment instead of cancelling")
     if source is target:
         raise IllegalTransition(f"order is already {target.value}")
     actors = _ALLOWED.get((source, target))

@@ -18,11 +18,13 @@ from tgshop.jobs.notify import (
     notify_manager_new_order,
     notify_manager_order_status,
 )
+from tgshop.jobs.payment_jobs import notify_late_payment, refund_payment
 from tgshop.services.orders import (
     NOTIFY_CUSTOMER_STATUS,
     NOTIFY_MANAGER_NEW_ORDER,
     NOTIFY_MANAGER_STATUS,
 )
+from tgshop.services.payments import NOTIFY_LATE_PAYMENT, REFUND_PAYMENT
 from tgshop.services.ports import TelegramClient
 
 
@@ -62,7 +64,15 @@ def default_handlers(
     async def manager_order_status(job: Job) -> None:
         await notify_manager_order_status(deps, job)
 
+    async def late_payment(job: Job) -> None:
+        await notify_late_payment(deps, job)
+
+    async def refund(job: Job) -> None:
+        await refund_payment(deps, job)
+
     return {
+        NOTIFY_LATE_PAYMENT: late_payment,
+        REFUND_PAYMENT: refund,
         NOTIFY_MANAGER_NEW_ORDER: manager_new_order,
         NOTIFY_CUSTOMER_STATUS: customer_order_status,
         NOTIFY_MANAGER_STATUS: manager_order_status,

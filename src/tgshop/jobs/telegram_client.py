@@ -77,6 +77,21 @@ class AiogramTelegramClient:
             raise TelegramSendError(self._describe(exc)) from None
         return message.message_id
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
+        try:
+            await self._bot.refund_star_payment(
+                user_id=user_id, telegram_payment_charge_id=charge_id
+            )
+        except TelegramBadRequest as exc:
+            if "CHARGE_ALREADY_REFUNDED" in str(exc):
+                return False  # a retry after the first call went through
+            raise TelegramSendError(self._describe(exc), permanent=True) from None
+        except TelegramRetryAfter as exc:
+            raise TelegramSendError(self._describe(exc), retry_after=exc.retry_after) from None
+        except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
+            raise TelegramSendError(self._describe(exc)) from None
+        return True
+
     async def close(self) -> None:
         await self._bot.session.close()
 

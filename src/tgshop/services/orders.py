@@ -12,10 +12,12 @@ A change that loses a race raises :class:`ConcurrentChange`; expiry skips such o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +25,7 @@ from tgshop.config import ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, OrderEvent, OrderItem, Variant
 from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
-from tgshop.domain.orders import Actor, OrderStatus, Transition, plan_transition
+from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, Transition, plan_transition
 from tgshop.services.order_placement import (
     NOTIFY_MANAGER_NEW_ORDER,
     OrderLine,
@@ -32,7 +34,7 @@ from tgshop.services.order_placement import (
     place_order,
 )
 from tgshop.services.order_views import OrderEventView, OrderItemView, OrderView, order_view
-from tgshop.services.outbox import enqueue
+from tgshop.services.outbox import enqueue_many
 from tgshop.services.ports import Clock
 
 __all__ = [
@@ -49,6 +51,122 @@ __all__ = [
 
 NOTIFY_CUSTOMER_STATUS = "notify_customer_order_status"
 NOTIFY_MANAGER_STATUS = "notify_manager_order_status"
+
+
+async def apply_transition(
+    session: AsyncSession,
+    order: Order,
+    transition: Transition,
+    actor_user_id: int | None,
+    note: str | None,
+    now: datetime,
+    tracking_number: str | None = None,
+    payment_status: PaymentStatus | None = None,
+) -> None:
+    """:func:`write_transition` for a loaded order (with its items when the target
+    releases stock); the order object is expired afterwards."""
+    await write_transition(
+        session,
+        order.id,
+        transition,
+        actor_user_id,
+        note,
+        now,
+        tracking_number=tracking_number,
+        payment_status=payment_status,
+        items=order.items if transition.releases_stock else (),
+    )
+    session.expire(order)
+
+
+async def write_transition(
+    session: AsyncSession,
+    order_id: int,
+    transition: Transition,
+    actor_user_id: int | None,
+    note: str | None,
+    now: datetime,
+    *,
+    tracking_number: str | None = None,
+    payment_status: PaymentStatus | None = None,
+    items: Sequence[OrderItem] = (),
+    tell_manager: bool | None = None,
+) -> None:
+    """Write one planned transition: the conditional status update (ConcurrentChange if the
+    order moved on), the stock of ``items`` released when the target releases it, the order
+    event, and the notifications as outbox jobs — all in the caller's unit of work.
+
+    A ``payment_status`` is set in the same update (a payment that confirms the order). The
+    manager hears of changes the customer made (``tell_manager`` overrides that)."""
+    values: dict[str, Any] = {"status": transition.target.value, "updated_at": now}
+    if payment_status is not None:
+        values["payment_status"] = payment_status.value
+    if tracking_number is not None:
+        values["tracking_number"] = tracking_number.strip()
+    if transition.target is not OrderStatus.AWAITING_PAYMENT:
+        values["expires_at"] = None
+    connection = await session.connection()
+    changed = await connection.execute(
+        _status_update(frozenset(values)),
+        {**values, "_id": order_id, "_source": transition.source.value},
+    )
+    if changed.rowcount != 1:
+        raise ConcurrentChange("the order changed meanwhile; look at it again")
+    if transition.releases_stock:
+        for item in items:
+            if item.stock_reserved and item.variant_id is not None:
+                await session.execute(
+                    update(Variant)
+                    .where(Variant.id == item.variant_id)
+                    .values(stock_quantity=Variant.stock_quantity + item.stock_reserved)
+                )
+        await session.execute(
+            update(OrderItem).where(OrderItem.order_id == order_id).values(stock_reserved=0)
+        )
+    await connection.execute(
+        _EVENTS.insert(),
+        {
+            "order_id": order_id,
+            "from_status": transition.source.value,
+            "to_status": transition.target.value,
+            "actor": transition.actor.value,
+            "actor_user_id": actor_user_id,
+            "note": note,
+            "created_at": now,
+        },
+    )
+    status = transition.target.value
+    jobs = [
+        (
+            NOTIFY_CUSTOMER_STATUS,
+            {"order_id": order_id, "status": status},
+            f"order:{order_id}:status:{status}",
+        )
+    ]
+    if tell_manager if tell_manager is not None else transition.actor is Actor.CUSTOMER:
+        jobs.append(
+            (
+                NOTIFY_MANAGER_STATUS,
+                {"order_id": order_id, "status": status},
+                f"order:{order_id}:manager-status:{status}",
+            )
+        )
+    await enqueue_many(session, jobs, now=now)
+
+
+_ORDERS = cast(Table, Order.__table__)
+_EVENTS = cast(Table, OrderEvent.__table__)
+
+
+@lru_cache(maxsize=32)
+def _status_update(columns: frozenset[str]) -> Update:
+    """``UPDATE orders SET <columns> WHERE id = :_id AND status = :_source``, built once per
+    set of columns (a status change is on the path of every payment)."""
+    return (
+        _ORDERS.update()
+        .where(_ORDERS.c.id == bindparam("_id"), _ORDERS.c.status == bindparam("_source"))
+        .values({name: bindparam(name, type_=_ORDERS.c[name].type) for name in sorted(columns)})
+    )
 
 
 class OrderService:
@@ -98,72 +216,13 @@ class OrderService:
                 raise ConcurrentChange(
                     f"the order is {order.status} now, no longer {expected_status.value}"
                 )
-            transition = plan_transition(OrderStatus(order.status), target, actor)
-            await self._apply(session, order, transition, actor_user_id, note, now, tracking_number)
+            transition = plan_transition(
+                OrderStatus(order.status), target, actor, PaymentStatus(order.payment_status)
+            )
+            await apply_transition(
+                session, order, transition, actor_user_id, note, now, tracking_number
+            )
             return order_view(await self._load(session, order_id))
-
-    async def _apply(
-        self,
-        session: AsyncSession,
-        order: Order,
-        transition: Transition,
-        actor_user_id: int | None,
-        note: str | None,
-        now: datetime,
-        tracking_number: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": transition.target.value, "updated_at": now}
-        if tracking_number is not None:
-            values["tracking_number"] = tracking_number.strip()
-        if transition.target is not OrderStatus.AWAITING_PAYMENT:
-            values["expires_at"] = None
-        changed = await session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.status == transition.source.value)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
-            raise ConcurrentChange("the order changed meanwhile; look at it again")
-        if transition.releases_stock:
-            for item in order.items:
-                if item.stock_reserved and item.variant_id is not None:
-                    await session.execute(
-                        update(Variant)
-                        .where(Variant.id == item.variant_id)
-                        .values(stock_quantity=Variant.stock_quantity + item.stock_reserved)
-                    )
-            await session.execute(
-                update(OrderItem).where(OrderItem.order_id == order.id).values(stock_reserved=0)
-            )
-        session.add(
-            OrderEvent(
-                order_id=order.id,
-                from_status=transition.source.value,
-                to_status=transition.target.value,
-                actor=transition.actor.value,
-                actor_user_id=actor_user_id,
-                note=note,
-                created_at=now,
-            )
-        )
-        await enqueue(
-            session,
-            NOTIFY_CUSTOMER_STATUS,
-            {"order_id": order.id, "status": transition.target.value},
-            now=now,
-            dedup_key=f"order:{order.id}:status:{transition.target.value}",
-        )
-        if transition.actor is Actor.CUSTOMER:  # staff made the other changes themselves
-            await enqueue(
-                session,
-                NOTIFY_MANAGER_STATUS,
-                {"order_id": order.id, "status": transition.target.value},
-                now=now,
-                dedup_key=f"order:{order.id}:manager-status:{transition.target.value}",
-            )
-        await session.flush()
-        session.expire(order)
 
     async def expire_unpaid(self, *, limit: int = 200) -> int:
         """Expire unpaid orders past their deadline and release their stock; return how many."""
@@ -192,7 +251,9 @@ class OrderService:
                     transition = plan_transition(
                         OrderStatus(order.status), OrderStatus.EXPIRED, Actor.SYSTEM
                     )
-                    await self._apply(session, order, transition, None, "not paid in time", now)
+                    await apply_transition(
+                        session, order, transition, None, "not paid in time", now
+                    )
                     expired += 1
             except ConcurrentChange:
                 continue  # paid, cancelled or expired by another worker meanwhile

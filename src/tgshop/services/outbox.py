@@ -8,12 +8,19 @@ rollback sends nothing. A job with a ``dedup_key`` is written at most once, ever
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgshop.db.models import OutboxJob
-from tgshop.db.upsert import insert_for
+from tgshop.db.upsert import insert_for_dialect
+
+
+@lru_cache(maxsize=8)
+def _job_insert(dialect: str, deduplicated: bool) -> Any:
+    stmt = insert_for_dialect(dialect, OutboxJob.__table__)
+    return stmt.on_conflict_do_nothing(index_elements=["dedup_key"]) if deduplicated else stmt
 
 
 async def enqueue(
@@ -27,14 +34,11 @@ async def enqueue(
     max_attempts: int = 8,
 ) -> bool:
     """Write one job; return False when a job with the same dedup_key already exists."""
-    # Core on the session's connection: jobs are written on hot paths (checkout), and the
-    # ORM's bulk-insert machinery costs more than the insert itself.
-    stmt = insert_for(session, OutboxJob.__table__)
-    if dedup_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+    # Core on the session's connection, the statement built once: jobs are written on hot
+    # paths (checkout, payments), where building it cost more than the insert itself.
     connection = await session.connection()
     result = await connection.execute(
-        stmt,
+        _job_insert(connection.dialect.name, dedup_key is not None),
         {
             "kind": kind,
             "payload": payload,
@@ -48,3 +52,28 @@ async def enqueue(
         },
     )
     return bool(result.rowcount)
+
+
+async def enqueue_many(
+    session: AsyncSession, jobs: list[tuple[str, dict[str, Any], str]], *, now: datetime
+) -> None:
+    """Write several jobs, each ``(kind, payload, dedup_key)``, in one round trip (a job
+    whose dedup_key exists already is skipped, as with :func:`enqueue`)."""
+    if not jobs:
+        return
+    connection = await session.connection()
+    rows = [
+        {
+            "kind": kind,
+            "payload": payload,
+            "dedup_key": dedup_key,
+            "status": "pending",
+            "attempts": 0,
+            "max_attempts": 8,
+            "run_after": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for kind, payload, dedup_key in jobs
+    ]
+    await connection.execute(_job_insert(connection.dialect.name, True), rows)

@@ -52,6 +52,11 @@ class TelegramClient(Protocol):
         id. Raises TelegramSendError on failure."""
         ...
 
+    async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
+        """Give a Telegram Stars payment back (refundStarPayment). True when refunded now,
+        False when Telegram says it was refunded before. Raises TelegramSendError."""
+        ...
+
 
 class TelegramSendError(Exception):
     """A send that failed. ``permanent`` means retrying cannot help (chat gone, bot blocked)."""

@@ -34,6 +34,7 @@ from tgshop.bot.checkout_texts import (
     summary_text,
 )
 from tgshop.bot.keyboards import labels_everywhere, main_menu, mini_app_url
+from tgshop.bot.routers.payment import payment_choice
 from tgshop.bot.screens import answer_text, pressed_message
 from tgshop.domain.delivery import (
     Coordinates,
@@ -371,5 +372,17 @@ def checkout_router(container: Container) -> Router:
             t.gettext("bot.checkout.placed", number=e(order.number), total=e(order.total)),
             reply_markup=main_menu(t, shop_url),
         )
+        balance = (
+            await container.payments.balance(customer.id)
+            if container.settings.payments.wallet_enabled
+            else None
+        )
+        choice = payment_choice(t, order, balance, stars=container.settings.payments.stars_enabled)
+        if choice is not None:
+            await bot.send_message(
+                message.chat.id,
+                t.gettext("bot.pay.choose", total=e(order.total)),
+                reply_markup=choice,
+            )
 
     return router

@@ -12,9 +12,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from tgshop.bot.catalog_texts import e
 from tgshop.bot.checkout_texts import label, order_line, order_text
 from tgshop.bot.keyboards import labels_everywhere
+from tgshop.bot.routers.payment import payment_choice
 from tgshop.bot.screens import answer_text, show_text
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
-from tgshop.domain.orders import Actor, OrderStatus, allowed_targets
+from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, allowed_targets
 from tgshop.i18n.translator import Translations
 from tgshop.services.order_views import OrderView
 from tgshop.services.users import UserView
@@ -60,8 +61,14 @@ def _list_markup(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _detail_markup(t: Translations, order: OrderView, page: int) -> InlineKeyboardMarkup:
+def _detail_markup(
+    t: Translations, order: OrderView, page: int, *, stars: bool = False
+) -> InlineKeyboardMarkup:
     rows = []
+    payable = order.status is OrderStatus.AWAITING_PAYMENT
+    if payable and order.payment_status is PaymentStatus.UNPAID:
+        choice = payment_choice(t, order, None, stars=stars)
+        rows.extend(choice.inline_keyboard if choice is not None else [])
     if OrderStatus.CANCELLED in allowed_targets(order.status, Actor.CUSTOMER):
         rows.append(
             [
@@ -78,6 +85,7 @@ def _detail_markup(t: Translations, order: OrderView, page: int) -> InlineKeyboa
 def my_orders_router(container: Container) -> Router:
     router = Router(name="my_orders")
     orders = container.orders
+    stars = container.settings.payments.stars_enabled
 
     async def page_of(customer: UserView, page: int) -> tuple[list[OrderView], bool]:
         found = await orders.list_for_user(customer.id, limit=PER_PAGE + 1, offset=page * PER_PAGE)
@@ -125,7 +133,9 @@ def my_orders_router(container: Container) -> Router:
             await query.answer(t.gettext("bot.orders.not_found"), show_alert=True)
             return
         await query.answer()
-        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, page))
+        await show_text(
+            query, bot, order_text(t, order), _detail_markup(t, order, page, stars=stars)
+        )
 
     @router.callback_query(OrderDetail.filter())
     async def order_detail(
@@ -194,9 +204,11 @@ def my_orders_router(container: Container) -> Router:
             await query.answer(
                 answer_text(t.gettext("bot.orders.cannot_cancel", status=status)), show_alert=True
             )
-            await show_text(query, bot, order_text(t, current), _detail_markup(t, current, 0))
+            await show_text(
+                query, bot, order_text(t, current), _detail_markup(t, current, 0, stars=stars)
+            )
             return
         await query.answer(t.gettext("bot.orders.cancelled"))
-        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, 0))
+        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, 0, stars=stars))
 
     return router

@@ -29,6 +29,10 @@ class Payment(IdMixin, TimestampMixin, Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("purpose IN ('order','topup')", name="purpose"),
         CheckConstraint("mode IN ('test','live')", name="mode"),
+        CheckConstraint(
+            "status IN ('pending','succeeded','failed','cancelled')", name="payment_status"
+        ),
+        CheckConstraint("value_amount > 0", name="value_positive"),
     )
 
     order_id: Mapped[int | None] = mapped_column(
@@ -42,12 +46,19 @@ class Payment(IdMixin, TimestampMixin, Base):
     mode: Mapped[str] = mapped_column(String(8))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # What the payment is worth in the shop's currency (a Stars payment: the order total or
+    # the top-up it pays for); what a wallet is credited if the money cannot go to its order.
+    value_amount: Mapped[int] = mapped_column(BigInteger)
+    value_currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24))
     provider_payment_id: Mapped[str | None] = mapped_column(String(128))
     provider_charge_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     raw: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Why the money did not go to its order (expired, cancelled, already paid, amount
+    # mismatch) and what was done with it instead; None for an ordinary payment.
+    outcome: Mapped[str | None] = mapped_column(Text)
 
 
 class Refund(IdMixin, TimestampMixin, Base):

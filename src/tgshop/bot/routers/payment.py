@@ -1,0 +1,158 @@
+"""Paying for an order in the chat: the choice of method, a Telegram Stars invoice or the
+wallet balance, Telegram's pre-checkout question, and the payment itself.
+
+The successful_payment message is money received: this router comes before every other
+(no flow or fallback may swallow it), and the blocking, throttling, maintenance and idle
+middlewares let it through (see ``carries_money``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiogram import Bot, F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LabeledPrice,
+    Message,
+    PreCheckoutQuery,
+)
+
+from tgshop.bot.catalog_texts import e
+from tgshop.domain.errors import NotFound
+from tgshop.domain.money import Money
+from tgshop.domain.payments import Gateway, NotPayable
+from tgshop.i18n.translator import Translations
+from tgshop.services.ledger import InsufficientFunds
+from tgshop.services.order_views import OrderView
+from tgshop.services.payments import Outcome, ProviderReport
+from tgshop.services.users import UserView
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+STARS = "s"
+WALLET = "w"
+
+
+class PayOrder(CallbackData, prefix="py"):
+    order_id: int
+    method: str  # STARS | WALLET
+
+
+def payment_choice(
+    t: Translations, order: OrderView, balance: Money | None, *, stars: bool
+) -> InlineKeyboardMarkup | None:
+    """The ways this order can be paid now, one button each; None when there is none (the
+    order is then paid on delivery, confirmed by staff)."""
+    rows = []
+    if stars:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t.gettext("bot.pay.stars_button"),
+                    callback_data=PayOrder(order_id=order.id, method=STARS).pack(),
+                )
+            ]
+        )
+    if balance is not None and balance.amount >= order.total.amount > 0:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t.gettext("bot.pay.wallet_button", balance=str(balance)),
+                    callback_data=PayOrder(order_id=order.id, method=WALLET).pack(),
+                )
+            ]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def payment_router(container: Container) -> Router:
+    router = Router(name="payment")
+    payments = container.payments
+    translator = container.translator
+
+    @router.callback_query(PayOrder.filter(F.method == STARS))
+    async def pay_with_stars(
+        query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        try:
+            invoice = await payments.stars_invoice(callback_data.order_id, customer.id)
+        except NotFound:
+            await query.answer(t.gettext("bot.pay.no_such_order"), show_alert=True)
+            return
+        except NotPayable as refused:
+            await query.answer(t.gettext(f"bot.pay.not_payable.{refused.reason}"), show_alert=True)
+            return
+        await query.answer()
+        await bot.send_invoice(
+            chat_id=customer.telegram_id,
+            title=t.gettext("bot.pay.invoice_title", number=invoice.order_number)[:32],
+            description=t.gettext("bot.pay.invoice_description", number=invoice.order_number),
+            payload=invoice.payload,
+            currency=invoice.currency,
+            prices=[LabeledPrice(label=invoice.order_number or "order", amount=invoice.amount)],
+            provider_token="",
+        )
+
+    @router.callback_query(PayOrder.filter(F.method == WALLET))
+    async def pay_from_balance(
+        query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations
+    ) -> None:
+        try:
+            await payments.pay_from_wallet(callback_data.order_id, customer.id)
+        except NotFound:
+            await query.answer(t.gettext("bot.pay.no_such_order"), show_alert=True)
+            return
+        except InsufficientFunds as short:
+            balance = Money(short.available, short.currency)
+            await query.answer(
+                t.gettext("bot.pay.balance_short", balance=str(balance)), show_alert=True
+            )
+            return
+        except NotPayable as refused:
+            await query.answer(t.gettext(f"bot.pay.not_payable.{refused.reason}"), show_alert=True)
+            return
+        await query.answer(t.gettext("bot.pay.paid_from_balance"))
+        if isinstance(query.message, Message):
+            await query.message.edit_reply_markup(reply_markup=None)
+
+    @router.pre_checkout_query()
+    async def pre_checkout(query: PreCheckoutQuery) -> None:
+        refusal = await payments.pre_checkout(
+            query.invoice_payload, query.from_user.id, query.currency, query.total_amount
+        )
+        if refusal is None:
+            await query.answer(ok=True)
+            return
+        t = translator.get(query.from_user.language_code)
+        await query.answer(ok=False, error_message=t.gettext(f"bot.pay.refused.{refusal.value}"))
+
+    @router.message(F.successful_payment)
+    async def paid(message: Message, t: Translations) -> None:
+        payment = message.successful_payment
+        assert payment is not None and message.from_user is not None
+        confirmation = await payments.confirm(
+            ProviderReport(
+                gateway=Gateway.STARS if payment.currency == "XTR" else Gateway.TELEGRAM,
+                payload=payment.invoice_payload,
+                charge_id=payment.telegram_payment_charge_id,
+                provider_payment_id=payment.provider_payment_charge_id or None,
+                amount=payment.total_amount,
+                currency=payment.currency,
+                telegram_user_id=message.from_user.id,
+                raw=payment.model_dump(mode="json", exclude_none=True),
+            )
+        )
+        if confirmation.outcome is Outcome.PAID and confirmation.order_id is not None:
+            order = await container.orders.get(confirmation.order_id)
+            amount = Money(payment.total_amount, payment.currency)
+            await message.answer(
+                t.gettext("bot.pay.received", number=e(order.number), amount=e(amount))
+            )
+        # Money that could not go to its order: the customer hears what became of it from
+        # the outbox job written with it (the same message whichever gateway brought it).
+
+    return router

@@ -1,0 +1,625 @@
+"""Payments: asking for money, and taking it in exactly once (rules in domain/payments.py).
+
+How "exactly once" holds when the same confirmation arrives twice, at the same time, on two
+replicas, or after the order expired:
+- a payment is found by its idempotency key (the invoice payload we generated) and its row
+  is locked before anything is decided (FOR UPDATE on PostgreSQL; SQLite has one writer);
+  then the order's row: always payment first, order second, so two units of work never
+  wait on each other in opposite orders;
+- a provider charge id is recorded once per gateway (unique constraint, checked first);
+- the status moves with a conditional UPDATE from the status we read;
+- the money moves through the ledger under the unique reference ``payment:<id>``.
+Whatever cannot go to its order (expired, cancelled, already paid, a different amount, an
+invoice we do not know) is money received: it goes to the customer's wallet or back
+through its gateway (``TGSHOP_PAYMENTS_LATE_MONEY``), and the customer is told.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tgshop.config import PaymentsSettings, ShopSettings
+from tgshop.db.engine import Database
+from tgshop.db.models import Order, OrderItem, Payment, Refund, User, Variant
+from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
+from tgshop.domain.ledger import REVENUE, LedgerKind, external, transfer, wallet
+from tgshop.domain.money import Money
+from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, plan_transition
+from tgshop.domain.payments import (
+    RECEIVES_MONEY,
+    Gateway,
+    LateMoneyPolicy,
+    NotPayable,
+    PaymentPurpose,
+    PaymentState,
+    order_stars_price,
+)
+from tgshop.services import ledger
+from tgshop.services.orders import write_transition
+from tgshop.services.outbox import enqueue
+from tgshop.services.ports import Clock
+
+NOTIFY_LATE_PAYMENT = "notify_late_payment"
+REFUND_PAYMENT = "refund_payment"
+
+
+class Outcome(StrEnum):
+    PAID = "paid"  # the order is paid
+    TOPPED_UP = "topped_up"
+    DUPLICATE = "duplicate"  # this charge was taken in before: nothing happened now
+    CREDITED = "credited"  # money that could not go to its order, now in the wallet
+    REFUNDING = "refunding"  # ... going back through its gateway
+    UNKNOWN = "unknown"  # no such invoice and no such customer: logged for staff
+
+
+class Refusal(StrEnum):
+    """Why a pre-checkout query is refused (the bot words it for the customer)."""
+
+    UNKNOWN = "unknown"
+    NOT_YOURS = "not_yours"
+    PAID = "paid"
+    CLOSED = "closed"  # expired or cancelled: the reserved stock is gone
+    CHANGED = "changed"  # amount or currency differ from what we asked
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """What the front end sends to Telegram for a payment we created."""
+
+    payment_id: int
+    payload: str
+    order_number: str
+    currency: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class ProviderReport:
+    """A provider says money arrived (successful_payment, a verified webhook...)."""
+
+    gateway: Gateway
+    payload: str  # our idempotency key, sent with the invoice
+    charge_id: str  # the provider's id of this movement of money
+    amount: int
+    currency: str
+    telegram_user_id: int | None = None
+    provider_payment_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    outcome: Outcome
+    payment_id: int | None
+    order_id: int | None
+    reason: str | None = None  # why the money did not go to its order
+
+
+# Statuses in which an unpaid order still takes its money: awaiting payment, or confirmed
+# by staff to be paid on delivery (and then paid online after all).
+_TAKES_MONEY = frozenset(
+    s.value
+    for s in (
+        OrderStatus.AWAITING_PAYMENT,
+        OrderStatus.CONFIRMED,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+    )
+)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements every confirmation runs, built once (building them per call cost
+    more than running them)."""
+
+    payment_by_key: Select[Any]
+    order_by_id: Select[Any]
+    settle: Any  # UPDATE ... RETURNING
+
+
+@lru_cache(maxsize=1)
+def _statements() -> _Statements:
+    table = cast(Table, Payment.__table__)
+    return _Statements(
+        payment_by_key=select(Payment)
+        .where(Payment.idempotency_key == bindparam("key"))
+        .with_for_update(),
+        order_by_id=select(Order).where(Order.id == bindparam("id")).with_for_update(),
+        settle=table.update()
+        .where(
+            table.c.idempotency_key == bindparam("_key"),
+            table.c.gateway == bindparam("_gateway"),
+            table.c.status.in_(_SETTLEABLE),
+        )
+        .values(
+            status=PaymentState.SUCCEEDED.value,
+            provider_charge_id=bindparam("_charge"),
+            provider_payment_id=bindparam("_provider_payment"),
+            raw=bindparam("_raw", type_=table.c.raw.type),
+            confirmed_at=bindparam("_now", type_=table.c.confirmed_at.type),
+            updated_at=bindparam("_now", type_=table.c.updated_at.type),
+        )
+        .returning(*(table.c[name] for name in _Taken.__dataclass_fields__)),
+    )
+
+
+_SETTLEABLE = tuple(sorted(state.value for state in RECEIVES_MONEY))
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """What the money paths need of a payment that received money."""
+
+    id: int
+    order_id: int | None
+    user_id: int
+    purpose: str
+    gateway: str
+    amount: int
+    currency: str
+    value_amount: int
+    value_currency: str
+
+    @classmethod
+    def of(cls, payment: Any) -> _Taken:
+        """From a Payment or a row with those columns."""
+        return cls(**{name: getattr(payment, name) for name in cls.__dataclass_fields__})
+
+
+def _new_key() -> str:
+    return "tgs_" + secrets.token_urlsafe(18)
+
+
+class PaymentService:
+    def __init__(
+        self, db: Database, clock: Clock, shop: ShopSettings, settings: PaymentsSettings
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._shop = shop
+        self._settings = settings
+        self._sql = _statements()
+
+    # ------------------------------------------------------------------ asking for money
+
+    async def stars_invoice(self, order_id: int, user_id: int) -> Invoice:
+        """A Telegram Stars invoice for the customer's unpaid order. Asking again while the
+        price is unchanged gives the same pending payment (and payload), so a double tap
+        cannot create two debts."""
+        if not self._settings.stars_enabled:
+            raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            order = await self._payable_order(session, order_id, user_id)
+            lines = (
+                await session.execute(
+                    select(Variant.stars_price, OrderItem.quantity)
+                    .select_from(OrderItem)
+                    .outerjoin(Variant, Variant.id == OrderItem.variant_id)
+                    .where(OrderItem.order_id == order.id)
+                )
+            ).all()
+            stars = order_stars_price(
+                [(price, quantity) for price, quantity in lines],
+                order.total_amount,
+                order.currency,
+                self._settings.stars_rate,
+            )
+            payment = await session.scalar(
+                select(Payment).where(
+                    Payment.order_id == order.id,
+                    Payment.gateway == Gateway.STARS.value,
+                    Payment.status == PaymentState.PENDING.value,
+                    Payment.amount == stars,
+                )
+            )
+            if payment is None:
+                payment = Payment(
+                    order_id=order.id,
+                    user_id=order.user_id,
+                    purpose=PaymentPurpose.ORDER.value,
+                    gateway=Gateway.STARS.value,
+                    mode=self._settings.mode,
+                    amount=stars,
+                    currency="XTR",
+                    value_amount=order.total_amount,
+                    value_currency=order.currency,
+                    status=PaymentState.PENDING.value,
+                    idempotency_key=_new_key(),
+                    raw={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(payment)
+                await session.flush()
+            return Invoice(payment.id, payment.idempotency_key, order.number or "", "XTR", stars)
+
+    async def _payable_order(self, session: AsyncSession, order_id: int, user_id: int) -> Order:
+        """The customer's order, locked, if it can still be paid."""
+        order = await session.scalar(
+            select(Order)
+            .where(Order.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if order is None or order.user_id != user_id:
+            raise NotFound("no such order")
+        if order.payment_status != PaymentStatus.UNPAID.value:
+            raise NotPayable("paid", "this order is already paid")
+        if order.status != OrderStatus.AWAITING_PAYMENT.value or (
+            order.expires_at is not None and order.expires_at <= self._clock.now()
+        ):
+            raise NotPayable("closed", f"this order is {order.status} and cannot be paid")
+        return order
+
+    async def pay_from_wallet(self, order_id: int, user_id: int) -> Confirmation:
+        """Pay an unpaid order from the customer's balance, all or nothing (InsufficientFunds
+        when the balance is short; nothing is then written)."""
+        if not self._settings.wallet_enabled:
+            raise NotPayable("switched_off", "paying from the balance is switched off")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            order = await self._payable_order(session, order_id, user_id)
+            payment = Payment(
+                order_id=order.id,
+                user_id=user_id,
+                purpose=PaymentPurpose.ORDER.value,
+                gateway=Gateway.WALLET.value,
+                mode="live",
+                amount=order.total_amount,
+                currency=order.currency,
+                value_amount=order.total_amount,
+                value_currency=order.currency,
+                status=PaymentState.SUCCEEDED.value,
+                idempotency_key=f"wallet:{order.id}",
+                raw={},
+                confirmed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(payment)
+            await session.flush()
+            await ledger.post(
+                session,
+                kind=LedgerKind.PURCHASE,
+                reference=f"payment:{payment.id}",
+                postings=transfer(wallet(user_id), REVENUE, order.total_amount, order.currency),
+                now=now,
+                note=order.number,
+            )
+            order_id, payment_id = order.id, payment.id
+            await self._mark_paid(session, order_id, Gateway.WALLET.value, now)
+            session.expire(order)
+            return Confirmation(Outcome.PAID, payment_id, order_id)
+
+    async def balance(self, user_id: int) -> Money:
+        """The customer's wallet balance in the shop currency."""
+        async with self._db.read() as session:
+            amount = await ledger.wallet_balance(session, user_id, self._shop.currency)
+        return Money(amount, self._shop.currency)
+
+    # ------------------------------------------------------------------ taking money in
+
+    async def pre_checkout(
+        self, payload: str, telegram_user_id: int, currency: str, amount: int
+    ) -> Refusal | None:
+        """Telegram asks whether to take the money (answer within seconds): None to go on,
+        or why not. The order must still await payment within its time, the payment must
+        be pending and belong to this person, and amount and currency must be ours."""
+        async with self._db.read() as session:
+            row = (
+                await session.execute(
+                    select(Payment, User.telegram_id)
+                    .join(User, User.id == Payment.user_id)
+                    .where(Payment.idempotency_key == payload)
+                )
+            ).one_or_none()
+            if row is None:
+                return Refusal.UNKNOWN
+            payment, owner = row
+            if owner != telegram_user_id:
+                return Refusal.NOT_YOURS
+            if payment.status == PaymentState.SUCCEEDED.value:
+                return Refusal.PAID
+            if (payment.amount, payment.currency) != (amount, currency):
+                return Refusal.CHANGED
+            if payment.order_id is None:
+                return None  # a top-up
+            order = await session.get(Order, payment.order_id)
+            if order is None:
+                return Refusal.UNKNOWN
+            if order.payment_status != PaymentStatus.UNPAID.value:
+                return Refusal.PAID
+            if order.status != OrderStatus.AWAITING_PAYMENT.value or (
+                order.expires_at is not None and order.expires_at <= self._clock.now()
+            ):
+                return Refusal.CLOSED
+        return None
+
+    async def confirm(self, report: ProviderReport) -> Confirmation:
+        """Take in money a provider reports, exactly once (see module)."""
+        if not report.charge_id or report.amount <= 0:
+            raise InvalidRequest("a payment report needs a charge id and a positive amount")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            connection = await session.connection()
+            # The usual case in one round trip: a payment not yet succeeded becomes succeeded
+            # (the row lock it takes makes a concurrent duplicate wait, then find nothing).
+            # A charge id can only sit on another payment of the same invoice, and those
+            # exist only once this one succeeded: here it needs no lookup.
+            settled = (
+                await connection.execute(
+                    self._sql.settle,
+                    {
+                        "_key": report.payload,
+                        "_gateway": report.gateway.value,
+                        "_charge": report.charge_id,
+                        "_provider_payment": report.provider_payment_id,
+                        "_raw": report.raw,
+                        "_now": now,
+                    },
+                )
+            ).one_or_none()
+            if settled is None:
+                return await self._not_settled(session, report, now)
+            return await self._take(session, _Taken.of(settled), report, now)
+
+    async def _take(
+        self, session: AsyncSession, payment: _Taken, report: ProviderReport, now: Any
+    ) -> Confirmation:
+        """Money received for ``payment``, just marked succeeded: where it goes."""
+        asked = (payment.amount, payment.currency)
+        if (report.amount, report.currency) != asked:
+            # Only on a provider fault; what was received is what goes back.
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment.id)
+                .values(amount=report.amount, currency=report.currency)
+                .execution_options(synchronize_session=False)
+            )
+            return await self._late(
+                session,
+                replace(payment, amount=report.amount, currency=report.currency),
+                f"received {report.amount} {report.currency}, asked {asked[0]} {asked[1]}",
+                now,
+                policy=LateMoneyPolicy.REFUND,
+            )
+        if payment.purpose == PaymentPurpose.TOPUP.value or payment.order_id is None:
+            await self._post(session, payment, LedgerKind.TOPUP, wallet(payment.user_id), now)
+            return Confirmation(Outcome.TOPPED_UP, payment.id, None)
+        order_id = payment.order_id
+        try:  # the usual case, without reading the order first
+            await self._mark_paid(session, order_id, payment.gateway, now)
+        except ConcurrentChange:
+            pass  # not awaiting payment: see below why, under its lock
+        else:
+            await self._post(session, payment, LedgerKind.SALE, REVENUE, now)
+            return Confirmation(Outcome.PAID, payment.id, order_id)
+        order = await self._lock_order(session, order_id)
+        if order.payment_status == PaymentStatus.UNPAID.value and order.status in _TAKES_MONEY:
+            # Confirmed by staff to be paid on delivery, and paid online after all.
+            await self._post(session, payment, LedgerKind.SALE, REVENUE, now)
+            await self._set_paid(session, order_id)
+            return Confirmation(Outcome.PAID, payment.id, order_id)
+        if order.payment_status != PaymentStatus.UNPAID.value:
+            reason, code = "the order was already paid", "paid"
+        else:
+            reason, code = f"the order is {order.status}", order.status
+        return await self._late(session, payment, reason, now, code=code)
+
+    async def _not_settled(
+        self, session: AsyncSession, report: ProviderReport, now: Any
+    ) -> Confirmation:
+        """The report matched no payment waiting for money: a duplicate, a second charge
+        for a paid invoice, or an invoice we do not know."""
+        payment: Payment | None = await session.scalar(
+            self._sql.payment_by_key,
+            {"key": report.payload},
+            execution_options={"populate_existing": True},
+        )
+        if payment is None or payment.gateway != report.gateway.value:
+            return await self._unknown_invoice(session, report)
+        if payment.provider_charge_id == report.charge_id:
+            return Confirmation(Outcome.DUPLICATE, payment.id, payment.order_id)
+        known = await session.scalar(
+            select(Payment.id).where(
+                Payment.gateway == report.gateway.value,
+                Payment.provider_charge_id == report.charge_id,
+            )
+        )
+        if known is not None:  # a second charge, seen before as an extra payment
+            return Confirmation(Outcome.DUPLICATE, known, payment.order_id)
+        # The same invoice paid a second time: a new payment for the extra money.
+        extra = self._copy(payment, report, now)
+        session.add(extra)
+        await session.flush()
+        return await self._late(
+            session, _Taken.of(extra), "the invoice was paid twice", now, code="paid"
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    async def _lock_order(self, session: AsyncSession, order_id: int) -> Order:
+        order: Order | None = await session.scalar(
+            self._sql.order_by_id,
+            {"id": order_id},
+            execution_options={"populate_existing": True},
+        )
+        if order is None:
+            raise NotFound("no such order")
+        return order
+
+    @staticmethod
+    async def _set_paid(session: AsyncSession, order_id: int) -> None:
+        await session.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(payment_status=PaymentStatus.PAID.value)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def _mark_paid(
+        self, session: AsyncSession, order_id: int, gateway: str, now: Any
+    ) -> None:
+        """Paid and confirmed in one conditional update — ConcurrentChange unless the order
+        is awaiting payment (an order awaiting payment is never paid: paying confirms it).
+        It leaves ``awaiting_payment`` and its expiry; the customer and the manager hear of
+        it through the outbox."""
+        transition = plan_transition(
+            OrderStatus.AWAITING_PAYMENT, OrderStatus.CONFIRMED, Actor.SYSTEM
+        )
+        await write_transition(
+            session,
+            order_id,
+            transition,
+            None,
+            f"paid through {gateway}",
+            now,
+            payment_status=PaymentStatus.PAID,
+            tell_manager=True,
+        )
+
+    @staticmethod
+    async def _post(
+        session: AsyncSession, payment: _Taken, kind: LedgerKind, to: str, now: Any
+    ) -> None:
+        await ledger.post(
+            session,
+            kind=kind,
+            reference=f"payment:{payment.id}",
+            postings=transfer(
+                external(payment.gateway), to, payment.value_amount, payment.value_currency
+            ),
+            now=now,
+        )
+
+    def _copy(self, payment: Payment, report: ProviderReport, now: Any) -> Payment:
+        digest = hashlib.sha256(report.charge_id.encode()).hexdigest()[:16]
+        return Payment(
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            purpose=payment.purpose,
+            gateway=payment.gateway,
+            mode=payment.mode,
+            amount=report.amount,
+            currency=report.currency,
+            value_amount=payment.value_amount,
+            value_currency=payment.value_currency,
+            status=PaymentState.SUCCEEDED.value,
+            provider_charge_id=report.charge_id,
+            provider_payment_id=report.provider_payment_id,
+            idempotency_key=f"{payment.idempotency_key[:40]}+{digest}",
+            raw=report.raw,
+            confirmed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def _late(
+        self,
+        session: AsyncSession,
+        payment: _Taken,
+        reason: str,
+        now: Any,
+        *,
+        code: str = "other",
+        policy: LateMoneyPolicy | None = None,
+    ) -> Confirmation:
+        """Money that cannot go to its order: to the wallet or back (see module)."""
+        policy = policy or LateMoneyPolicy(self._settings.late_money)
+        if policy is LateMoneyPolicy.CREDIT:
+            outcome = Outcome.CREDITED
+            await self._post(
+                session, payment, LedgerKind.LATE_PAYMENT, wallet(payment.user_id), now
+            )
+        else:
+            outcome = Outcome.REFUNDING
+            refund = Refund(
+                order_id=payment.order_id,
+                payment_id=payment.id,
+                amount=payment.amount,
+                currency=payment.currency,
+                status="approved",
+                reason=reason,
+                note="automatic: money the order could not take",
+                decided_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(refund)
+            await session.flush()
+            await enqueue(
+                session,
+                REFUND_PAYMENT,
+                {"refund_id": refund.id},
+                now=now,
+                dedup_key=f"refund:{refund.id}",
+            )
+        await session.execute(
+            update(Payment)
+            .where(Payment.id == payment.id)
+            .values(outcome=f"{reason}; {outcome.value}", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        await enqueue(
+            session,
+            NOTIFY_LATE_PAYMENT,
+            {"payment_id": payment.id, "outcome": outcome.value, "reason": code},
+            now=now,
+            dedup_key=f"payment:{payment.id}:late",
+        )
+        return Confirmation(outcome, payment.id, payment.order_id, reason)
+
+    async def _unknown_invoice(self, session: AsyncSession, report: ProviderReport) -> Confirmation:
+        """Money for an invoice we never made (or for another gateway's): record it for the
+        customer it came from and send it back; without a known customer, nothing can be
+        recorded here and the caller logs it for staff."""
+        now = self._clock.now()
+        known = await session.scalar(
+            select(Payment.id).where(
+                Payment.gateway == report.gateway.value,
+                Payment.provider_charge_id == report.charge_id,
+            )
+        )
+        if known is not None:
+            return Confirmation(Outcome.DUPLICATE, known, None)
+        user_id = None
+        if report.telegram_user_id is not None:
+            user_id = await session.scalar(
+                select(User.id).where(User.telegram_id == report.telegram_user_id)
+            )
+        if user_id is None:
+            return Confirmation(Outcome.UNKNOWN, None, None, "no such invoice or customer")
+        payment = Payment(
+            order_id=None,
+            user_id=user_id,
+            purpose=PaymentPurpose.ORDER.value,
+            gateway=report.gateway.value,
+            mode=self._settings.mode,
+            amount=report.amount,
+            currency=report.currency,
+            value_amount=report.amount,
+            value_currency=report.currency,
+            status=PaymentState.SUCCEEDED.value,
+            provider_charge_id=report.charge_id,
+            provider_payment_id=report.provider_payment_id,
+            idempotency_key=_new_key(),
+            raw=report.raw,
+            confirmed_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(payment)
+        await session.flush()
+        return await self._late(
+            session, _Taken.of(payment), "no such invoice", now, policy=LateMoneyPolicy.REFUND
+        )

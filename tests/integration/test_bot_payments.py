@@ -1,0 +1,139 @@
+"""Paying in the chat, driven through the sandbox over HTTP: a Telegram Stars invoice after
+checkout, Telegram's pre-checkout question answered from our database, the payment taken in
+once; paying from the balance; a stale invoice refused with the reason; a payment arriving
+while the shop is in maintenance still recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.integration.test_bot_checkout import _customer_with_cart
+from tests.integration.test_bot_webhook import bot_settings, shop
+from tests.support.factories import make_product
+from tests.support.fakes import FrozenClock
+from tests.support.sandbox import RunningSandbox
+from tgshop.config import Settings
+from tgshop.db.engine import Database
+from tgshop.db.models import Order, OutboxJob, Payment, User, Variant
+from tgshop.domain.ledger import LedgerKind, transfer, wallet
+from tgshop.sandbox.client import buttons
+from tgshop.services import ledger
+from tgshop.services.maintenance import MaintenanceService
+
+pytestmark = pytest.mark.timeout(90)
+
+
+async def _guide(db: Database, *, stars: int | None = 30, price: int = 900, stock: int = 4):
+    guide = await make_product(db, "Guide <b>", kind="digital", variants=[("PDF", price, stock)])
+    if stars is not None:
+        async with db.transaction() as session:
+            await session.execute(
+                update(Variant).where(Variant.id == guide.variants[0].id).values(stars_price=stars)
+            )
+    return guide
+
+
+async def test_paying_an_order_in_telegram_stars(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db)
+    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db):
+        ann = await _customer_with_cart(sandbox, db, "Ann", (guide.variants[0].id, 2))
+        await ann.tap("Cart")
+        await ann.tap("✅ Checkout")
+        placed = await ann.tap("✅ Place order")
+        assert "How would you like to pay <b>18.00 USD</b>" in placed.text or (
+            "How would you like to pay 18.00 USD" in placed.text
+        )
+        assert buttons(placed.last) == ["⭐ Pay with Telegram Stars"]  # balance is empty
+
+        invoice = await ann.tap("⭐ Pay with Telegram Stars")
+        sent = invoice.last
+        assert sent is not None and sent["invoice"]["currency"] == "XTR"
+        assert sent["invoice"]["total_amount"] == 60  # 2 × 30 Stars
+        paid = await ann.pay()
+        assert paid.result is not None and paid.result["status"] == "paid"
+        assert "Payment of <b>60 XTR</b> received" in paid.text or "60 XTR" in paid.text
+
+    async with db.read() as session:
+        order = (await session.execute(select(Order.status, Order.payment_status))).one()
+        payment = (
+            await session.execute(
+                select(Payment.status, Payment.amount, Payment.provider_charge_id)
+            )
+        ).one()
+        kinds = list((await session.execute(select(OutboxJob.kind))).scalars())
+    assert tuple(order) == ("confirmed", "paid")
+    assert payment.status == "succeeded" and payment.amount == 60
+    assert payment.provider_charge_id == paid.result["charge_id"]
+    assert "notify_manager_order_status" in kinds and "notify_customer_order_status" in kinds
+
+
+async def test_a_stale_invoice_is_refused_before_any_money_moves(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db)
+    clock = FrozenClock()
+    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db, clock=clock):
+        ben = await _customer_with_cart(sandbox, db, "Ben", (guide.variants[0].id, 1))
+        await ben.tap("Cart")
+        await ben.tap("✅ Checkout")
+        await ben.tap("✅ Place order")
+        await ben.tap("⭐ Pay with Telegram Stars")
+        clock.advance(minutes=31)  # the order's 30 minutes are over
+        refused = await ben.pay(wait=1)  # a refusal sends no message: do not wait for one
+        assert refused.result is not None and refused.result["status"] == "declined"
+        assert "has expired or was cancelled" in refused.result["reason"]
+    async with db.read() as session:
+        assert (await session.execute(select(Payment.status))).scalar_one() == "pending"
+
+
+async def test_paying_from_the_balance_and_paying_during_maintenance(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db)
+    clock = FrozenClock()
+    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db, clock=clock):
+        cat = await _customer_with_cart(sandbox, db, "Cat", (guide.variants[0].id, 1))
+        async with db.transaction() as session:
+            user_id = (
+                await session.execute(select(User.id).where(User.telegram_id == cat.id))
+            ).scalar_one()
+            await ledger.post(
+                session,
+                kind=LedgerKind.ADJUSTMENT,
+                reference="test:gift",
+                postings=transfer("shop:expense", wallet(user_id), 1000, "USD"),
+                now=clock.now(),
+            )
+        await cat.tap("Cart")
+        await cat.tap("✅ Checkout")
+        placed = await cat.tap("✅ Place order")
+        assert buttons(placed.last) == [
+            "⭐ Pay with Telegram Stars",
+            "👛 Pay from balance (10.00 USD)",
+        ]
+        paid = await cat.tap("👛 Pay from balance (10.00 USD)", wait=1)
+        assert paid.answer is not None and "Paid from your balance" in paid.answer["text"]
+
+        # A second order, paid in Stars while the shop went into maintenance: the money
+        # still counts (the maintenance notice must not swallow it).
+        dog = await _customer_with_cart(sandbox, db, "Dog", (guide.variants[0].id, 1))
+        await dog.tap("Cart")
+        await dog.tap("✅ Checkout")
+        await dog.tap("✅ Place order")
+        await dog.tap("⭐ Pay with Telegram Stars")
+        await MaintenanceService(db, clock).set(True, by_user_id=None)
+        await asyncio.sleep(2.1)  # the shop re-reads the switch every 2 seconds
+        assert "closed for maintenance" in (await dog.send("/start")).text
+        paid = await dog.pay()
+        assert paid.result is not None and paid.result["status"] == "paid"
+    async with db.read() as session:
+        statuses = sorted((await session.execute(select(Order.payment_status, Order.status))).all())
+        balance = await ledger.wallet_balance(session, user_id, "USD")
+    assert statuses == [("paid", "confirmed"), ("paid", "confirmed")]
+    assert balance == 100
