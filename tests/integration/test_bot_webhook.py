@@ -110,6 +110,7 @@ async def test_start_menu_help_and_language(
             "start",
             "help",
             "language",
+            "balance",
             "cancel",
         ]
         assert commands[("default", "ru")][0]["description"] == "Главное меню"

@@ -148,7 +148,7 @@ def build_dispatcher(container: Container) -> Dispatcher:
     return dispatcher
 
 
-COMMANDS = ("start", "help", "language", "cancel")
+COMMANDS = ("start", "help", "language", "balance", "cancel")
 
 
 async def register_commands(bot: Bot, translator: Translator) -> None:

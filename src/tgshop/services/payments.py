@@ -82,6 +82,12 @@ class Invoice:
 
 
 @dataclass(frozen=True)
+class WalletView:
+    balance: Money
+    lines: list[ledger.LedgerLine]  # newest first
+
+
+@dataclass(frozen=True)
 class ProviderReport:
     """A provider says money arrived (successful_payment, a verified webhook...)."""
 
@@ -300,6 +306,13 @@ class PaymentService:
             await self._mark_paid(session, order_id, Gateway.WALLET.value, now)
             session.expire(order)
             return Confirmation(Outcome.PAID, payment_id, order_id)
+
+    async def wallet(self, user_id: int, *, limit: int = 10) -> WalletView:
+        """The customer's balance in the shop currency and its latest movements."""
+        async with self._db.read() as session:
+            amount = await ledger.wallet_balance(session, user_id, self._shop.currency)
+            lines = await ledger.wallet_history(session, user_id, limit=limit)
+        return WalletView(Money(amount, self._shop.currency), lines)
 
     async def balance(self, user_id: int) -> Money:
         """The customer's wallet balance in the shop currency."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
+from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
@@ -118,6 +119,19 @@ def payment_router(container: Container) -> Router:
         await query.answer(t.gettext("bot.pay.paid_from_balance"))
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=None)
+
+    @router.message(Command("balance"))
+    async def show_balance(message: Message, customer: UserView, t: Translations) -> None:
+        wallet = await payments.wallet(customer.id)
+        lines = [t.gettext("bot.balance.title", balance=e(wallet.balance))]
+        if not wallet.lines:
+            lines.append(t.gettext("bot.balance.empty"))
+        for line in wallet.lines:
+            kind = t.gettext(f"bot.balance.kind.{line.kind}")
+            sign = "+" if line.amount > 0 else "−"
+            amount = Money(abs(line.amount), line.currency)
+            lines.append(f"{line.created_at:%Y-%m-%d} · {e(kind)} · {sign}{e(amount)}")
+        await message.answer("\n".join(lines))
 
     @router.pre_checkout_query()
     async def pre_checkout(query: PreCheckoutQuery) -> None:
