@@ -86,20 +86,30 @@ def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
 
 
 def build_worker(container: Container) -> Worker:
-    """The outbox worker with every job kind and the periodic expiry of unpaid orders."""
+    """The outbox worker with every job kind and its periodic tasks: expiring unpaid
+    orders, purging old marks and conversations, and (with a bot token) reconciling
+    Telegram Stars payments every ten minutes."""
     from tgshop.jobs.handlers import default_handlers
     from tgshop.jobs.worker import Worker
 
+    periodic: list[tuple[float, Callable[[], Awaitable[int]]]] = [
+        (30.0, container.orders.expire_unpaid),
+        (3600.0, DatabaseDeduplicator(container.db, container.clock).purge),
+        (3600.0, _fsm_purge(container)),
+    ]
+    if container.telegram is not None and container.settings.payments.stars_enabled:
+        from tgshop.services.reconciliation import StarsReconciler
+
+        reconciler = StarsReconciler(
+            container.db, container.clock, container.payments, container.telegram
+        )
+        periodic.append((600.0, reconciler.run_periodically))
     return Worker(
         container.db,
         default_handlers(container, container.translator),
         container.settings.worker,
         container.clock,
-        periodic=[
-            (30.0, container.orders.expire_unpaid),
-            (3600.0, DatabaseDeduplicator(container.db, container.clock).purge),
-            (3600.0, _fsm_purge(container)),
-        ],
+        periodic=periodic,
     )
 
 

@@ -20,9 +20,12 @@ from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, OutboxJob, Payment, User, Variant
 from tgshop.domain.ledger import LedgerKind, transfer, wallet
+from tgshop.jobs.telegram_client import AiogramTelegramClient
 from tgshop.sandbox.client import buttons
 from tgshop.services import ledger
 from tgshop.services.maintenance import MaintenanceService
+from tgshop.services.payments import PaymentService
+from tgshop.services.reconciliation import StarsReconciler
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -41,7 +44,8 @@ async def test_paying_an_order_in_telegram_stars(
     sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
 ) -> None:
     guide = await _guide(db)
-    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db):
+    settings = bot_settings(make_settings, sandbox, db_url)
+    async with shop(sandbox, settings, db):
         ann = await _customer_with_cart(sandbox, db, "Ann", (guide.variants[0].id, 2))
         await ann.tap("Cart")
         await ann.tap("✅ Checkout")
@@ -69,6 +73,20 @@ async def test_paying_an_order_in_telegram_stars(
     assert payment.status == "succeeded" and payment.amount == 60
     assert payment.provider_charge_id == paid.result["charge_id"]
     assert "notify_manager_order_status" in kinds and "notify_customer_order_status" in kinds
+
+    # Reconciliation reads the same payment back from getStarTransactions and finds it known.
+    client = AiogramTelegramClient(settings.telegram)
+    try:
+        page = await client.star_transactions(0, 100)
+        assert [(t.id, t.amount, t.user_id) for t in page.incoming] == [
+            (paid.result["charge_id"], 60, ann.id)
+        ]
+        clock = FrozenClock()
+        payments = PaymentService(db, clock, settings.shop, settings.payments)
+        result = await StarsReconciler(db, clock, payments, client).run()
+    finally:
+        await client.close()
+    assert (result.read, result.already_known, result.taken_in) == (1, 1, 0)
 
 
 async def test_a_stale_invoice_is_refused_before_any_money_moves(

@@ -6,7 +6,12 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from tgshop.services.ports import InlineButtons, TelegramSendError
+from tgshop.services.ports import (
+    InlineButtons,
+    StarTransaction,
+    StarTransactionsPage,
+    TelegramSendError,
+)
 
 
 class FrozenClock:
@@ -40,6 +45,8 @@ class RecordingTelegram:
 
     sent: list[SentMessage] = field(default_factory=list)
     star_refunds: list[tuple[int, str]] = field(default_factory=list)
+    # What getStarTransactions lists, oldest first (incoming payments and anything else).
+    stars_ledger: list[StarTransaction | None] = field(default_factory=list)
     fail_next: int = 0
     fail_permanently: bool = False
     delay: float = 0.0
@@ -60,6 +67,10 @@ class RecordingTelegram:
         rows = [[(b.text, b.callback_data) for b in row] for row in buttons] if buttons else None
         self.sent.append(SentMessage(chat_id, text, parse_mode, rows))
         return len(self.sent)
+
+    async def star_transactions(self, offset: int, limit: int) -> StarTransactionsPage:
+        page = self.stars_ledger[offset : offset + limit]
+        return StarTransactionsPage(len(page), [t for t in page if t is not None])
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
         if (user_id, charge_id) in self.star_refunds:

@@ -27,7 +27,12 @@ from aiogram.exceptions import (
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from tgshop.config import TelegramSettings
-from tgshop.services.ports import InlineButtons, TelegramSendError
+from tgshop.services.ports import (
+    InlineButtons,
+    StarTransaction,
+    StarTransactionsPage,
+    TelegramSendError,
+)
 
 
 def inline_keyboard(buttons: InlineButtons | None) -> InlineKeyboardMarkup | None:
@@ -76,6 +81,29 @@ class AiogramTelegramClient:
         except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
             raise TelegramSendError(self._describe(exc)) from None
         return message.message_id
+
+    async def star_transactions(self, offset: int, limit: int) -> StarTransactionsPage:
+        try:
+            found = await self._bot.get_star_transactions(offset=offset, limit=limit)
+        except TelegramRetryAfter as exc:
+            raise TelegramSendError(self._describe(exc), retry_after=exc.retry_after) from None
+        except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
+            raise TelegramSendError(self._describe(exc)) from None
+        incoming = []
+        for transaction in found.transactions:
+            source = transaction.source
+            if getattr(source, "transaction_type", None) != "invoice_payment":
+                continue  # refunds, withdrawals, ads...: not money a customer paid us
+            user = getattr(source, "user", None)
+            incoming.append(
+                StarTransaction(
+                    id=transaction.id,
+                    amount=transaction.amount,
+                    user_id=user.id if user is not None else None,
+                    invoice_payload=getattr(source, "invoice_payload", None),
+                )
+            )
+        return StarTransactionsPage(len(found.transactions), incoming)
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
         try:

@@ -37,6 +37,22 @@ class InlineButton:
 InlineButtons = Sequence[Sequence[InlineButton]]
 
 
+@dataclass(frozen=True)
+class StarTransaction:
+    """One incoming Telegram Stars payment, as getStarTransactions lists it."""
+
+    id: str  # the telegram_payment_charge_id of the payment
+    amount: int
+    user_id: int | None
+    invoice_payload: str | None
+
+
+@dataclass(frozen=True)
+class StarTransactionsPage:
+    count: int  # how many transactions the page held, incoming or not
+    incoming: list[StarTransaction]
+
+
 class TelegramClient(Protocol):
     """What the core needs from Telegram. Implemented over aiogram's Bot; faked in tests."""
 
@@ -50,6 +66,11 @@ class TelegramClient(Protocol):
     ) -> int:
         """Send a message, with inline ``buttons`` under it when given; return its message
         id. Raises TelegramSendError on failure."""
+        ...
+
+    async def star_transactions(self, offset: int, limit: int) -> StarTransactionsPage:
+        """A page of the bot's Stars transactions, oldest first (getStarTransactions).
+        Raises TelegramSendError."""
         ...
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
