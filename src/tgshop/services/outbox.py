@@ -23,6 +23,27 @@ def _job_insert(dialect: str, deduplicated: bool) -> Any:
     return stmt.on_conflict_do_nothing(index_elements=["dedup_key"]) if deduplicated else stmt
 
 
+def _job_row(
+    kind: str,
+    payload: dict[str, Any],
+    dedup_key: str | None,
+    now: datetime,
+    run_after: datetime | None = None,
+    max_attempts: int = 8,
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "payload": payload,
+        "dedup_key": dedup_key,
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": run_after or now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -39,17 +60,7 @@ async def enqueue(
     connection = await session.connection()
     result = await connection.execute(
         _job_insert(connection.dialect.name, dedup_key is not None),
-        {
-            "kind": kind,
-            "payload": payload,
-            "dedup_key": dedup_key,
-            "status": "pending",
-            "attempts": 0,
-            "max_attempts": max_attempts,
-            "run_after": run_after or now,
-            "created_at": now,
-            "updated_at": now,
-        },
+        _job_row(kind, payload, dedup_key, now, run_after, max_attempts),
     )
     return bool(result.rowcount)
 
@@ -62,18 +73,7 @@ async def enqueue_many(
     if not jobs:
         return
     connection = await session.connection()
-    rows = [
-        {
-            "kind": kind,
-            "payload": payload,
-            "dedup_key": dedup_key,
-            "status": "pending",
-            "attempts": 0,
-            "max_attempts": 8,
-            "run_after": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for kind, payload, dedup_key in jobs
-    ]
-    await connection.execute(_job_insert(connection.dialect.name, True), rows)
+    await connection.execute(
+        _job_insert(connection.dialect.name, True),
+        [_job_row(kind, payload, dedup_key, now) for kind, payload, dedup_key in jobs],
+    )

@@ -251,13 +251,8 @@ class PaymentService:
 
     async def _payable_order(self, session: AsyncSession, order_id: int, user_id: int) -> Order:
         """The customer's order, locked, if it can still be paid."""
-        order = await session.scalar(
-            select(Order)
-            .where(Order.id == order_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if order is None or order.user_id != user_id:
+        order = await self._lock_order(session, order_id)
+        if order.user_id != user_id:
             raise NotFound("no such order")
         if order.payment_status != PaymentStatus.UNPAID.value:
             raise NotPayable("paid", "this order is already paid")
@@ -443,16 +438,22 @@ class PaymentService:
             return await self._unknown_invoice(session, report)
         if payment.provider_charge_id == report.charge_id:
             return Confirmation(Outcome.DUPLICATE, payment.id, payment.order_id)
-        known = await session.scalar(
-            select(Payment.id).where(
-                Payment.gateway == report.gateway.value,
-                Payment.provider_charge_id == report.charge_id,
-            )
-        )
+        known = await self._charge_known(session, report)
         if known is not None:  # a second charge, seen before as an extra payment
             return Confirmation(Outcome.DUPLICATE, known, payment.order_id)
         # The same invoice paid a second time: a new payment for the extra money.
-        extra = self._copy(payment, report, now)
+        digest = hashlib.sha256(report.charge_id.encode()).hexdigest()[:16]
+        extra = self._received(
+            report,
+            now,
+            order_id=payment.order_id,
+            user_id=payment.user_id,
+            purpose=payment.purpose,
+            mode=payment.mode,
+            value_amount=payment.value_amount,
+            value_currency=payment.value_currency,
+            idempotency_key=f"{payment.idempotency_key[:40]}+{digest}",
+        )
         session.add(extra)
         await session.flush()
         return await self._late(
@@ -515,27 +516,34 @@ class PaymentService:
             now=now,
         )
 
-    def _copy(self, payment: Payment, report: ProviderReport, now: Any) -> Payment:
-        digest = hashlib.sha256(report.charge_id.encode()).hexdigest()[:16]
+    @staticmethod
+    def _received(report: ProviderReport, now: Any, **fields: Any) -> Payment:
+        """A payment row for money ``report`` says arrived outside a pending payment (a
+        second charge, an unknown invoice); ``fields`` give whose it is and what it is for."""
         return Payment(
-            order_id=payment.order_id,
-            user_id=payment.user_id,
-            purpose=payment.purpose,
-            gateway=payment.gateway,
-            mode=payment.mode,
+            gateway=report.gateway.value,
             amount=report.amount,
             currency=report.currency,
-            value_amount=payment.value_amount,
-            value_currency=payment.value_currency,
             status=PaymentState.SUCCEEDED.value,
             provider_charge_id=report.charge_id,
             provider_payment_id=report.provider_payment_id,
-            idempotency_key=f"{payment.idempotency_key[:40]}+{digest}",
             raw=report.raw,
             confirmed_at=now,
             created_at=now,
             updated_at=now,
+            **fields,
         )
+
+    @staticmethod
+    async def _charge_known(session: AsyncSession, report: ProviderReport) -> int | None:
+        """The payment that already recorded this charge, if any."""
+        known: int | None = await session.scalar(
+            select(Payment.id).where(
+                Payment.gateway == report.gateway.value,
+                Payment.provider_charge_id == report.charge_id,
+            )
+        )
+        return known
 
     async def _late(
         self,
@@ -597,12 +605,7 @@ class PaymentService:
         customer it came from and send it back; without a known customer, nothing can be
         recorded here and the caller logs it for staff."""
         now = self._clock.now()
-        known = await session.scalar(
-            select(Payment.id).where(
-                Payment.gateway == report.gateway.value,
-                Payment.provider_charge_id == report.charge_id,
-            )
-        )
+        known = await self._charge_known(session, report)
         if known is not None:
             return Confirmation(Outcome.DUPLICATE, known, None)
         user_id = None
@@ -612,24 +615,16 @@ class PaymentService:
             )
         if user_id is None:
             return Confirmation(Outcome.UNKNOWN, None, None, "no such invoice or customer")
-        payment = Payment(
+        payment = self._received(
+            report,
+            now,
             order_id=None,
             user_id=user_id,
             purpose=PaymentPurpose.ORDER.value,
-            gateway=report.gateway.value,
             mode=self._settings.mode,
-            amount=report.amount,
-            currency=report.currency,
             value_amount=report.amount,
             value_currency=report.currency,
-            status=PaymentState.SUCCEEDED.value,
-            provider_charge_id=report.charge_id,
-            provider_payment_id=report.provider_payment_id,
             idempotency_key=_new_key(),
-            raw=report.raw,
-            confirmed_at=now,
-            created_at=now,
-            updated_at=now,
         )
         session.add(payment)
         await session.flush()

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, case, select, update
+from sqlalchemy import CursorResult, Row, Table, bindparam, case, select, update
 
 from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, User
@@ -69,7 +69,8 @@ def normalize_language(code: str | None) -> str:
     return base if base in SUPPORTED_LANGUAGES else "en"
 
 
-def _view(user: User) -> UserView:
+def _view(user: User | Row[Any]) -> UserView:
+    """The view of a user row, loaded as an object or returned by a Core statement."""
     return UserView(
         id=user.id,
         telegram_id=user.telegram_id,
@@ -195,18 +196,7 @@ class UserService:
         }
         # One round trip: the row as it is after the upsert (every new face pays for this).
         async with self._db.core_transaction() as connection:
-            row = (await connection.execute(self._upsert_statement, params)).one()
-        return UserView(
-            id=row.id,
-            telegram_id=row.telegram_id,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            username=row.username,
-            language=normalize_language(row.language_code),
-            is_blocked=row.is_blocked,
-            referral_code=row.referral_code,
-            blocked_notice_sent=row.blocked_notice_at is not None,
-        )
+            return _view((await connection.execute(self._upsert_statement, params)).one())
 
     async def set_language(self, user_id: int, language: str) -> UserView:
         """An explicit choice: kept from now on, whatever Telegram reports."""
