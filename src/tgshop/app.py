@@ -18,7 +18,8 @@ from tgshop.services.checkout import CheckoutService
 from tgshop.services.maintenance import MaintenanceService
 from tgshop.services.orders import OrderService
 from tgshop.services.payments import PaymentService
-from tgshop.services.ports import Clock, SystemClock, TelegramClient
+from tgshop.services.ports import Clock, PaymentProvider, SystemClock, TelegramClient
+from tgshop.services.provider_payments import ProviderPayments
 from tgshop.services.sales_stats import SalesStatsService
 from tgshop.services.staff import StaffService
 from tgshop.services.users import UserService
@@ -44,8 +45,12 @@ class Container:
     maintenance: MaintenanceService
     sales_stats: SalesStatsService
     payments: PaymentService
+    provider_payments: ProviderPayments
+    providers: dict[str, PaymentProvider]
 
     async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
         if self.redis is not None:
             await self.redis.aclose()
         closer = getattr(self.telegram, "close", None)
@@ -60,8 +65,10 @@ def build_container(
     db: Database | None = None,
     clock: Clock | None = None,
     telegram: TelegramClient | None = None,
+    providers: dict[str, PaymentProvider] | None = None,
 ) -> Container:
-    """Wire every service. ``db``, ``clock`` and ``telegram`` may be supplied (tests, demo)."""
+    """Wire every service. ``db``, ``clock``, ``telegram`` and the payment ``providers``
+    may be supplied (tests, demo)."""
     database = db or Database(create_engine(settings.database))
     the_clock = clock or SystemClock()
     if telegram is None and settings.telegram.bot_token is not None:
@@ -75,6 +82,8 @@ def build_container(
         redis = Redis.from_url(settings.redis.url.get_secret_value())
     orders = OrderService(database, the_clock, settings.shop)
     carts = CartService(database, the_clock, settings.shop)
+    providers = build_payment_providers(settings) if providers is None else providers
+    payments = PaymentService(database, the_clock, settings.shop, settings.payments, providers)
     return Container(
         settings=settings,
         db=database,
@@ -94,5 +103,33 @@ def build_container(
         staff=StaffService(database, orders, settings.telegram),
         maintenance=MaintenanceService(database, the_clock),
         sales_stats=SalesStatsService(database, the_clock, settings.shop),
-        payments=PaymentService(database, the_clock, settings.shop, settings.payments),
+        payments=payments,
+        provider_payments=ProviderPayments(
+            database, the_clock, payments, providers, settings.payments
+        ),
+        providers=providers,
     )
+
+
+def build_payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """An adapter for each external payment provider that is configured."""
+    pay = settings.payments
+    providers: dict[str, PaymentProvider] = {}
+    if pay.cryptobot_token is not None:
+        from tgshop.payments.cryptobot import CryptoBotGateway
+
+        providers["cryptobot"] = CryptoBotGateway(
+            pay.cryptobot_token.get_secret_value(), pay.cryptobot_base_url, pay.cryptobot_assets
+        )
+    if pay.yookassa_enabled and pay.yookassa_secret_key is not None:
+        from tgshop.payments.yookassa import YooKassaGateway
+
+        public = settings.telegram.public_url
+        providers["yookassa"] = YooKassaGateway(
+            pay.yookassa_shop_id or "",
+            pay.yookassa_secret_key.get_secret_value(),
+            pay.yookassa_url,
+            pay.yookassa_return_url or f"{(public or '').rstrip('/')}/payments/return",
+            pay.yookassa_allowed_ips,
+        )
+    return providers

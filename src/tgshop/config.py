@@ -7,6 +7,7 @@ Semantic rules that span fields (production safety) live in :func:`settings_prob
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -292,6 +293,105 @@ class PaymentsSettings(BaseSettings):
             "the customer's balance or refund it through its gateway"
         ),
     )
+    card_provider_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Telegram Payments provider token (from @BotFather > Payments) for cards in the "
+            "shop currency; unset = no card payments through Telegram"
+        ),
+    )
+    cryptobot_token: SecretStr | None = Field(
+        default=None,
+        description="Crypto Pay API token (from @CryptoBot or @CryptoTestnetBot); unset = off",
+    )
+    cryptobot_url: str | None = Field(
+        default=None,
+        description=(
+            "Crypto Pay API base URL; unset = https://testnet-pay.crypt.bot/api in test mode, "
+            "https://pay.crypt.bot/api in live mode"
+        ),
+    )
+    cryptobot_assets: Annotated[list[str], NoDecode] = Field(
+        default=["USDT", "TON", "BTC"],
+        description="crypto assets a customer may pay a CryptoBot invoice in, comma-separated",
+    )
+    yookassa_shop_id: str | None = Field(
+        default=None, description="YooKassa shopId; with the secret key, turns YooKassa on"
+    )
+    yookassa_secret_key: SecretStr | None = Field(default=None, description="YooKassa secret key")
+    yookassa_url: str = Field(
+        default="https://api.yookassa.ru/v3", description="YooKassa API base URL"
+    )
+    yookassa_return_url: str | None = Field(
+        default=None,
+        description=("where YooKassa sends the customer after paying; unset = the bot's t.me link"),
+    )
+    yookassa_allowed_ips: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description=(
+            "addresses (CIDR) YooKassa notifications may come from, comma-separated; empty = "
+            "any (a notification is never trusted anyway: the payment is re-read from the API)"
+        ),
+    )
+    pending_check_minutes: int = Field(
+        default=10,
+        ge=1,
+        le=1440,
+        description=(
+            "a CryptoBot or YooKassa payment still pending after this long is re-checked with "
+            "its provider (the webhook that never came)"
+        ),
+    )
+
+    @field_validator("cryptobot_assets", "yookassa_allowed_ips", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cryptobot_assets")
+    @classmethod
+    def _assets(cls, value: list[str]) -> list[str]:
+        assets = [asset.upper() for asset in value]
+        bad = [a for a in assets if not re.fullmatch(r"[A-Z0-9]{2,10}", a)]
+        if bad:
+            raise ValueError(f"not an asset code: {', '.join(bad)}")
+        if not assets:
+            raise ValueError("name at least one asset, e.g. USDT")
+        return assets
+
+    @field_validator("yookassa_allowed_ips")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {item!r}") from None
+        return value
+
+    @field_validator("cryptobot_url", "yookassa_url", "yookassa_return_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def yookassa_enabled(self) -> bool:
+        return bool(self.yookassa_shop_id and self.yookassa_secret_key)
+
+    @property
+    def cryptobot_base_url(self) -> str:
+        if self.cryptobot_url:
+            return self.cryptobot_url
+        if self.mode == "live":
+            return "https://pay.crypt.bot/api"
+        return "https://testnet-pay.crypt.bot/api"
 
 
 class WorkerSettings(BaseSettings):
@@ -435,4 +535,22 @@ def settings_problems(settings: Settings) -> list[Problem]:
                     "the chat (or group) id where new orders are announced",
                 )
             )
+    pay = settings.payments
+    if bool(pay.yookassa_shop_id) != bool(pay.yookassa_secret_key):
+        missing = "SHOP_ID" if not pay.yookassa_shop_id else "SECRET_KEY"
+        problems.append(
+            Problem(
+                f"TGSHOP_PAYMENTS_YOOKASSA_{missing}",
+                "is needed too: YooKassa takes the shop id and the secret key together",
+                "both are in the YooKassa dashboard under Integration > API keys",
+            )
+        )
+    if pay.yookassa_enabled and not (pay.yookassa_return_url or tg.public_url):
+        problems.append(
+            Problem(
+                "TGSHOP_PAYMENTS_YOOKASSA_RETURN_URL",
+                "is needed: YooKassa must know where to send the customer after paying",
+                "set it, or set TGSHOP_PUBLIC_URL to use this service's /payments/return page",
+            )
+        )
     return problems

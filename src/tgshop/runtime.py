@@ -87,8 +87,9 @@ def _on_signals(callback: Callable[[], None]) -> Iterator[None]:
 
 def build_worker(container: Container) -> Worker:
     """The outbox worker with every job kind and its periodic tasks: expiring unpaid
-    orders, purging old marks and conversations, and (with a bot token) reconciling
-    Telegram Stars payments every ten minutes."""
+    orders, purging old marks and conversations, (with a bot token) reconciling Telegram
+    Stars payments every ten minutes, and re-checking payments left pending at CryptoBot or
+    YooKassa with their provider."""
     from tgshop.jobs.handlers import default_handlers
     from tgshop.jobs.worker import Worker
 
@@ -104,6 +105,9 @@ def build_worker(container: Container) -> Worker:
             container.db, container.clock, container.payments, container.telegram
         )
         periodic.append((600.0, reconciler.run_periodically))
+    if container.providers:
+        minutes = container.settings.payments.pending_check_minutes
+        periodic.append((minutes * 60.0, container.provider_payments.run_periodically))
     return Worker(
         container.db,
         default_handlers(container, container.translator),
@@ -376,7 +380,8 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
     shop = settings.shop
     if shop.name == ShopSettings.model_fields["name"].default:
         shop = shop.model_copy(update={"name": world.bot.account.first_name})
-    settings = dataclasses.replace(settings, telegram=telegram, shop=shop)
+    payments = settings.payments.model_copy(update=_demo_providers(world, base))
+    settings = dataclasses.replace(settings, telegram=telegram, shop=shop, payments=payments)
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)
@@ -401,6 +406,27 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
     finally:
         await world.sandbox.close()
         await container.close()
+
+
+def _demo_providers(world: Any, base: str) -> dict[str, Any]:
+    """Cards, CryptoBot and YooKassa in the demo, all played by the sandbox: their
+    notifications come back to this process's own webhook routes."""
+    crypto_token = f"{secrets.randbelow(10**6)}:{secrets.token_urlsafe(16)}"
+    shop_id, shop_key = str(100000 + secrets.randbelow(900000)), secrets.token_urlsafe(16)
+    world.sandbox.add_crypto_app(crypto_token, f"{base}/payments/cryptobot/webhook")
+    world.sandbox.add_yookassa_shop(
+        shop_id, f"test_{shop_key}", f"{base}/payments/yookassa/webhook"
+    )
+    return {
+        "mode": "test",
+        "card_provider_token": SecretStr("284685063:TEST:sandbox"),
+        "cryptobot_token": SecretStr(crypto_token),
+        "cryptobot_url": f"{base}/cryptobot/api",
+        "yookassa_shop_id": shop_id,
+        "yookassa_secret_key": SecretStr(shop_key),
+        "yookassa_url": f"{base}/yookassa/v3",
+        "yookassa_return_url": f"{base}/payments/return",
+    }
 
 
 async def import_catalog(settings: Settings, path: Path) -> Any:

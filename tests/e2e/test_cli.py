@@ -178,12 +178,23 @@ def sandbox_is_there(base: str) -> None:
     assert replies and "Welcome to Leaf & Bean" in replies[0], chat
 
 
+def demo_payment_providers_are_there(base: str) -> None:
+    """The demo's sandbox plays CryptoBot and YooKassa too, and the shop's webhook routes
+    for them are served (a notification without a signature is refused)."""
+    sandbox_is_there(base)
+    crypto = httpx.post(f"{base}/cryptobot/api/getMe", timeout=5)
+    assert crypto.status_code == 401 and crypto.json()["error"]["name"] == "UNAUTHORIZED"
+    unsigned = httpx.post(f"{base}/payments/cryptobot/webhook", content=b"{}", timeout=5)
+    assert unsigned.status_code == 401, unsigned.text
+    assert httpx.get(f"{base}/payments/return", timeout=5).status_code == 200
+
+
 def test_demo_runs_offline_in_an_empty_folder_with_its_catalog(tmp_path: Path) -> None:
     port = free_port()
     # Even with a real shop's database configured, the demo uses its own SQLite file.
     env = clean_env(TGSHOP_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/real-shop.db")
     returncode, output = serve_until_sigterm(
-        ["demo", "--port", str(port)], tmp_path, port, env, also=sandbox_is_there
+        ["demo", "--port", str(port)], tmp_path, port, env, also=demo_payment_providers_are_there
     )
     assert returncode == 0, output
     assert f"http://127.0.0.1:{port}/sandbox/" in output

@@ -159,3 +159,97 @@ async def test_paying_from_the_balance_and_paying_during_maintenance(
         balance = await ledger.wallet_balance(session, user_id, "USD")
     assert statuses == [("paid", "confirmed"), ("paid", "confirmed")]
     assert balance == 100
+
+
+async def test_paying_by_card_through_telegram_payments(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db, stars=None)
+    settings = bot_settings(
+        make_settings,
+        sandbox,
+        db_url,
+        payments={"card_provider_token": "284685063:TEST:sandbox", "wallet_enabled": False},
+    )
+    async with shop(sandbox, settings, db):
+        dan = await _customer_with_cart(sandbox, db, "Dan", (guide.variants[0].id, 1))
+        await dan.tap("Cart")
+        await dan.tap("✅ Checkout")
+        placed = await dan.tap("✅ Place order")
+        assert buttons(placed.last) == ["⭐ Pay with Telegram Stars", "💳 Pay by card"]
+        no_stars = await dan.tap("⭐ Pay with Telegram Stars", wait=1)
+        assert no_stars.answer is not None and "cannot be paid in Stars" in no_stars.answer["text"]
+        invoice = await dan.tap("💳 Pay by card")
+        sent = invoice.last
+        assert sent is not None
+        assert (sent["invoice"]["currency"], sent["invoice"]["total_amount"]) == ("USD", 900)
+        paid = await dan.pay()
+        assert paid.result is not None and paid.result["status"] == "paid"
+        assert "Payment of 9.00 USD received for order A" in paid.text
+    async with db.read() as session:
+        payment = (
+            await session.execute(select(Payment.gateway, Payment.status, Payment.amount))
+        ).one()
+        order = (await session.execute(select(Order.status, Order.payment_status))).one()
+    assert tuple(payment) == ("telegram", "succeeded", 900)
+    assert tuple(order) == ("confirmed", "paid")
+
+
+async def test_paying_at_yookassa_and_cryptobot_from_the_chat(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db, stars=None)
+    settings = bot_settings(
+        make_settings,
+        sandbox,
+        db_url,
+        payments={
+            "stars_enabled": False,
+            "cryptobot_token": "777:CryptoSandbox",
+            "cryptobot_url": f"{sandbox.url}/cryptobot/api",
+            "yookassa_shop_id": "4242",
+            "yookassa_secret_key": "test_key",
+            "yookassa_url": f"{sandbox.url}/yookassa/v3",
+            "yookassa_return_url": "https://t.me/tgshop_test_bot",
+        },
+    )
+    async with shop(sandbox, settings, db) as url:
+        sandbox.sandbox.add_crypto_app("777:CryptoSandbox", f"{url}/payments/cryptobot/webhook")
+        sandbox.sandbox.add_yookassa_shop("4242", "test_key", f"{url}/payments/yookassa/webhook")
+        eve = await _customer_with_cart(sandbox, db, "Eve", (guide.variants[0].id, 1))
+        await eve.tap("Cart")
+        await eve.tap("✅ Checkout")
+        placed = await eve.tap("✅ Place order")
+        assert buttons(placed.last) == [
+            "💳 Pay by card or wallet (YooKassa)",
+            "🪙 Pay in crypto (CryptoBot)",
+        ]
+        crypto = await eve.tap("🪙 Pay in crypto (CryptoBot)")
+        assert "Pay 9.00 USD for order A00001 in CryptoBot" in crypto.text
+        link = crypto.last["reply_markup"]["inline_keyboard"][0][0]
+        assert link["text"] == "Pay 9.00 USD"
+        assert link["url"].startswith("https://t.me/CryptoTestnetBot?start=")
+
+        # She changes her mind and pays at YooKassa instead.
+        yookassa = await eve.tap("💳 Pay by card or wallet (YooKassa)")
+        page = yookassa.last["reply_markup"]["inline_keyboard"][0][0]["url"]
+        assert page.startswith(f"{sandbox.url}/sandbox/yookassa/checkout/")
+        paid = await sandbox.client.yookassa_succeed(page.rsplit("/", 1)[-1])
+        assert paid["webhook"]["status"] == 200
+        # The CryptoBot invoice, paid too late, is money received all the same: it goes to
+        # her balance (the order was paid already).
+        invoice = (await sandbox.client.crypto_invoices())[0]
+        late = await sandbox.client.crypto_pay(invoice["invoice_id"])
+        assert late["webhook"]["status"] == 200
+    async with db.read() as session:
+        payments = (
+            await session.execute(
+                select(Payment.gateway, Payment.status, Payment.outcome).order_by(Payment.id)
+            )
+        ).all()
+        order = (await session.execute(select(Order.status, Order.payment_status))).one()
+    assert [tuple(p) for p in payments] == [
+        ("cryptobot", "succeeded", "the order was already paid; credited"),
+        ("yookassa", "succeeded", None),
+    ]
+    assert tuple(order) == ("confirmed", "paid")

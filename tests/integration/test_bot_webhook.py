@@ -53,6 +53,8 @@ async def shop(
             yield url
     finally:
         await front.bot.session.close()
+        for provider in container.providers.values():
+            await provider.close()
         if container.redis is not None:
             await container.redis.aclose()
 

@@ -1,6 +1,6 @@
 """What the worker does with money that could not go to its order: the customer is told,
-and a refund goes back through Telegram Stars (or is dead-lettered, with the reason, where
-the gateway cannot refund from here)."""
+and a refund goes back through Telegram Stars, or to the balance where the gateway cannot
+send money back (or is dead-lettered, with the reason, when it cannot be sent at all)."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ async def test_a_late_payment_credited_to_the_wallet_says_how_much(
     assert telegram.star_refunds == []
 
 
-async def test_a_refund_the_gateway_cannot_make_is_dead_lettered_with_the_reason(
+async def test_card_money_that_cannot_go_back_through_telegram_goes_to_the_balance(
     make_settings: Callable[..., Settings],
     db: Database,
     clock: FrozenClock,
@@ -87,11 +87,38 @@ async def test_a_refund_the_gateway_cannot_make_is_dead_lettered_with_the_reason
 ) -> None:
     container = build_container(make_settings(), db=db, clock=clock, telegram=telegram)
     user = await make_user(db)
-    # Card money for an invoice we never made: recorded and to be sent back.
+    # Card money for an invoice we never made: recorded and to be sent back, but Telegram
+    # Payments has no refund API, so it goes to the customer's balance.
     confirmation = await container.payments.confirm(
         ProviderReport(Gateway.TELEGRAM, "tgs_unknown", "tpc-1", 500, "USD", user.telegram_id)
     )
     assert confirmation.outcome is Outcome.REFUNDING
+    worker = make_worker(container)
+    await worker.drain()
+    await worker.drain()  # a second run credits nothing more
+    async with db.read() as session:
+        refund = (await session.execute(select(Refund.status))).scalar_one()
+        job = (
+            await session.execute(
+                select(OutboxJob.status).where(OutboxJob.kind == "refund_payment")
+            )
+        ).scalar_one()
+    assert (refund, job) == ("succeeded", "done")
+    assert (await container.payments.balance(user.id)).amount == 500
+    texts = [m.text for m in telegram.sent if m.chat_id == user.telegram_id]
+    assert any("<b>5.00 USD</b> has been refunded to your balance" in t for t in texts), texts
+
+
+async def test_a_refund_that_cannot_be_sent_is_dead_lettered_with_the_reason(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    clock: FrozenClock,
+    telegram: RecordingTelegram,
+) -> None:
+    settings = make_settings(payments={"late_money": "refund"})
+    container, _, _ = await _late_stars_payment(settings, db, clock, telegram)
+    async with db.transaction() as session:  # staff halved it: Stars refund whole payments
+        await session.execute(update(Refund).values(amount=20))
     await make_worker(container).drain()
     async with db.read() as session:
         dead = (
@@ -102,4 +129,5 @@ async def test_a_refund_the_gateway_cannot_make_is_dead_lettered_with_the_reason
             )
         ).one()
     assert dead.status == "dead"
-    assert "refunds through telegram are not built yet" in (dead.last_error or "")
+    assert "Telegram Stars refunds return a whole payment only" in (dead.last_error or "")
+    assert telegram.star_refunds == []

@@ -126,3 +126,36 @@ def test_bot_token_shape_and_placeholders(
     with pytest.raises(ConfigError, match=message) as error:
         make_settings(telegram={"bot_token": token})
     assert token not in str(error.value)
+
+
+def test_payment_provider_settings(make_settings: Callable[..., Settings]) -> None:
+    half = make_settings(payments={"yookassa_shop_id": "4242"})
+    assert [p.variable for p in settings_problems(half)] == ["TGSHOP_PAYMENTS_YOOKASSA_SECRET_KEY"]
+    nowhere_to_return = make_settings(
+        payments={"yookassa_shop_id": "4242", "yookassa_secret_key": "test_x"}
+    )
+    assert [p.variable for p in settings_problems(nowhere_to_return)] == [
+        "TGSHOP_PAYMENTS_YOOKASSA_RETURN_URL"
+    ]
+    ready = make_settings(
+        telegram={"public_url": "https://shop.example.org"},
+        payments={
+            "yookassa_shop_id": "4242",
+            "yookassa_secret_key": "test_x",
+            "cryptobot_token": "1:x",
+            "cryptobot_assets": "usdt, ton",
+            "yookassa_allowed_ips": "185.71.76.0/27, 77.75.156.11",
+        },
+    )
+    assert settings_problems(ready) == []
+    assert ready.payments.cryptobot_assets == ["USDT", "TON"]
+    assert ready.payments.cryptobot_base_url == "https://testnet-pay.crypt.bot/api"
+    live = make_settings(payments={"mode": "live"})
+    assert live.payments.cryptobot_base_url == "https://pay.crypt.bot/api"
+    with pytest.raises(ConfigError) as bad:
+        make_settings(
+            payments={"yookassa_allowed_ips": "185.71.76.0/27,somewhere", "cryptobot_assets": ""}
+        )
+    text = str(bad.value)
+    assert "TGSHOP_PAYMENTS_YOOKASSA_ALLOWED_IPS" in text and "'somewhere'" in text
+    assert "TGSHOP_PAYMENTS_CRYPTOBOT_ASSETS" in text

@@ -22,6 +22,7 @@ from tgshop import __version__
 from tgshop.api.health import build_health_router
 from tgshop.api.metrics import build_metrics, build_metrics_router
 from tgshop.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from tgshop.api.payment_webhooks import build_payment_webhook_router
 from tgshop.api.problems import install_problem_handlers
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
     install_problem_handlers(app)
     app.include_router(build_health_router(container, check_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
+    app.include_router(build_payment_webhook_router(container))
     for router in routers:
         app.include_router(router)
 

@@ -6,6 +6,7 @@ clear ``last_error`` (a typo or a removed feature should be seen, not looped on)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from tgshop.config import Settings
@@ -18,14 +19,16 @@ from tgshop.jobs.notify import (
     notify_manager_new_order,
     notify_manager_order_status,
 )
-from tgshop.jobs.payment_jobs import notify_late_payment, refund_payment
+from tgshop.jobs.payment_jobs import notify_late_payment, notify_payment_failed, refund_payment
 from tgshop.services.orders import (
     NOTIFY_CUSTOMER_STATUS,
     NOTIFY_MANAGER_NEW_ORDER,
     NOTIFY_MANAGER_STATUS,
 )
 from tgshop.services.payments import NOTIFY_LATE_PAYMENT, REFUND_PAYMENT
-from tgshop.services.ports import TelegramClient
+from tgshop.services.ports import Clock, PaymentProvider, TelegramClient
+from tgshop.services.provider_payments import NOTIFY_PAYMENT_FAILED
+from tgshop.services.refunds import RefundService
 
 
 class HandlerDeps(Protocol):
@@ -39,6 +42,12 @@ class HandlerDeps(Protocol):
 
     @property
     def telegram(self) -> TelegramClient | None: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def providers(self) -> Mapping[str, PaymentProvider]: ...
 
 
 def default_handlers(
@@ -67,12 +76,18 @@ def default_handlers(
     async def late_payment(job: Job) -> None:
         await notify_late_payment(deps, job)
 
+    async def payment_failed(job: Job) -> None:
+        await notify_payment_failed(deps, job)
+
+    refunds = RefundService(container.db, container.clock, container.telegram, container.providers)
+
     async def refund(job: Job) -> None:
-        await refund_payment(deps, job)
+        await refund_payment(deps, refunds, job)
 
     return {
         NOTIFY_LATE_PAYMENT: late_payment,
         REFUND_PAYMENT: refund,
+        NOTIFY_PAYMENT_FAILED: payment_failed,
         NOTIFY_MANAGER_NEW_ORDER: manager_new_order,
         NOTIFY_CUSTOMER_STATUS: customer_order_status,
         NOTIFY_MANAGER_STATUS: manager_order_status,

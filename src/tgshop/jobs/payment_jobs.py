@@ -10,22 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from tgshop.db.models import Payment, Refund, User
+from tgshop.db.models import Order, Payment, User
+from tgshop.domain.errors import NotFound
 from tgshop.domain.money import Money
-from tgshop.domain.payments import Gateway
+from tgshop.domain.orders import OrderStatus
 from tgshop.jobs.job import Job
 from tgshop.jobs.notify import (
     NotifyDeps,
-    TelegramNotConfigured,
     _client,
     _e,
     _payload_int,
     _payload_str,
     customer_locale,
 )
-from tgshop.services.ports import TelegramSendError
+from tgshop.services.ports import ProviderError, TelegramSendError
+from tgshop.services.refunds import CannotRefund, RefundService
 
 
 class RefundNotPossible(TelegramSendError):
@@ -89,37 +90,51 @@ async def notify_late_payment(deps: NotifyDeps, job: Job) -> None:
     await _client(deps).send_message(payment.telegram_id, text, parse_mode="HTML")
 
 
-async def refund_payment(deps: NotifyDeps, job: Job) -> None:
-    """Job ``refund_payment`` — payload ``{"refund_id": int}``: send an approved refund
-    back through the payment's gateway, then mark it succeeded and tell the customer."""
-    refund_id = _payload_int(job, "refund_id")
+async def notify_payment_failed(deps: NotifyDeps, job: Job) -> None:
+    """Job ``notify_payment_failed`` — payload ``{"payment_id", "reason"}``: a payment at a
+    provider was declined or expired; nothing was charged. Said only while the order still
+    awaits payment (a customer who paid another way meanwhile needs no such message)."""
+    payment_id = _payload_int(job, "payment_id")
     async with deps.db.read() as session:
-        refund = await session.get(Refund, refund_id)
-        if refund is None:
-            raise TelegramSendError(f"refund {refund_id} does not exist", permanent=True)
-        status, amount, currency = refund.status, refund.amount, refund.currency
-        payment_id = refund.payment_id
-    if status == "succeeded":
+        row = (
+            await session.execute(
+                select(Order.number, Order.status, Order.payment_status, User)
+                .join(Payment, Payment.order_id == Order.id)
+                .join(User, User.id == Payment.user_id)
+                .where(Payment.id == payment_id)
+            )
+        ).one_or_none()
+    if row is None:
+        raise TelegramSendError(f"payment {payment_id} has no order", permanent=True)
+    number, status, payment_status, user = row
+    if status != OrderStatus.AWAITING_PAYMENT.value or payment_status != "unpaid":
         return
-    if status != "approved" or payment_id is None:
-        raise RefundNotPossible(f"refund {refund_id} is {status}, not approved")
-    payment = await _payment_facts(deps, payment_id)
-    if payment.gateway != Gateway.STARS.value:
-        raise RefundNotPossible(
-            f"refunds through {payment.gateway} are not built yet: refund payment "
-            f"{payment.id} by hand"
-        )
-    if deps.telegram is None:
-        raise TelegramNotConfigured("TGSHOP_BOT_TOKEN is not set")
-    if payment.charge_id is None or Money(amount, currency) != payment.amount:
-        raise RefundNotPossible("Telegram Stars refunds return a whole payment only")
-    await deps.telegram.refund_star_payment(payment.telegram_id, payment.charge_id)
-    async with deps.db.transaction() as session:
-        await session.execute(
-            update(Refund)
-            .where(Refund.id == refund_id, Refund.status == "approved")
-            .values(status="succeeded", provider_refund_id=payment.charge_id)
-        )
-    t = deps.translator.get(payment.locale)
-    text = t.gettext("notify.refund.done", amount=_e(Money(amount, currency)))
-    await _client(deps).send_message(payment.telegram_id, text, parse_mode="HTML")
+    t = deps.translator.get(customer_locale(user))
+    code = str(job.payload.get("reason") or "other")
+    reason_key = f"notify.payment_failed.reason.{code}"
+    reason = t.gettext(reason_key)
+    if reason == reason_key:
+        reason = t.gettext("notify.payment_failed.reason.other")
+    text = t.gettext("notify.payment_failed", number=_e(number), reason=_e(reason))
+    await _client(deps).send_message(user.telegram_id, text, parse_mode="HTML")
+
+
+async def refund_payment(deps: NotifyDeps, refunds: RefundService, job: Job) -> None:
+    """Job ``refund_payment`` — payload ``{"refund_id": int}``: send an approved refund
+    (services/refunds.py says how, per gateway), then tell the customer. A refund that
+    cannot be sent from here is dead-lettered with the reason, for staff."""
+    refund_id = _payload_int(job, "refund_id")
+    try:
+        sent = await refunds.send(refund_id)
+    except (NotFound, CannotRefund) as exc:
+        raise RefundNotPossible(str(exc)) from exc
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise RefundNotPossible(str(exc)) from exc
+        raise
+    if sent.already:
+        return
+    t = deps.translator.get(sent.locale)
+    key = "notify.refund.to_balance" if sent.to_balance else "notify.refund.done"
+    text = t.gettext(key, amount=_e(sent.amount))
+    await _client(deps).send_message(sent.telegram_id, text, parse_mode="HTML")

@@ -149,6 +149,67 @@ class SandboxClient:
     async def calls(self) -> list[str]:
         return [c["method"] for c in await self.request("GET", "/calls")]
 
+    # ------------------------------------------------------------------ fake CryptoBot
+
+    async def add_crypto_app(
+        self, token: str, webhook_url: str | None = None, *, name: str | None = None
+    ) -> dict[str, Any]:
+        """Register a CryptoBot app (or change a known one's webhook URL)."""
+        body = {"token": token, "webhook_url": webhook_url, "name": name}
+        return dict(await self.request("POST", "/cryptobot/apps", body))
+
+    async def crypto_pay(
+        self,
+        invoice_id: int,
+        *,
+        asset: str | None = None,
+        webhook: str = "send",
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Pay an invoice: ``{"invoice": ..., "webhook": {"status", "error", "attempts"}}``.
+        ``webhook``: send | skip | bad_signature | no_signature."""
+        body = {"asset": asset, "webhook": webhook, "comment": comment}
+        return dict(await self.request("POST", f"/cryptobot/invoices/{invoice_id}/pay", body))
+
+    async def crypto_expire(self, invoice_id: int) -> dict[str, Any]:
+        """Let an active invoice expire now; returns the invoice."""
+        result = await self.request("POST", f"/cryptobot/invoices/{invoice_id}/expire")
+        return dict(result["invoice"])
+
+    async def crypto_invoices(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", "/cryptobot/invoices"))
+
+    # ------------------------------------------------------------------ fake YooKassa
+
+    async def add_yookassa_shop(
+        self, shop_id: str, secret_key: str, webhook_url: str | None = None
+    ) -> dict[str, Any]:
+        """Register a YooKassa shop (or change a known one's key and notification URL)."""
+        body = {"shop_id": shop_id, "secret_key": secret_key, "webhook_url": webhook_url}
+        return dict(await self.request("POST", "/yookassa/shops", body))
+
+    async def yookassa_succeed(self, payment_id: str, webhook: str = "send") -> dict[str, Any]:
+        """The payer pays: ``{"payment": ..., "webhook": ...}``; ``webhook``: send | skip."""
+        path = f"/yookassa/payments/{payment_id}/succeed"
+        return dict(await self.request("POST", path, {"webhook": webhook}))
+
+    async def yookassa_cancel(
+        self, payment_id: str, reason: str = "card_expired", webhook: str = "send"
+    ) -> dict[str, Any]:
+        """The payment fails with ``reason`` (YooKassa's cancellation reasons)."""
+        path = f"/yookassa/payments/{payment_id}/cancel"
+        return dict(await self.request("POST", path, {"reason": reason, "webhook": webhook}))
+
+    async def yookassa_forge(
+        self, payment_id: str, event: str = "payment.succeeded"
+    ) -> dict[str, Any]:
+        """Send a notification claiming ``event`` without changing the payment."""
+        path = f"/yookassa/payments/{payment_id}/forge"
+        return dict(await self.request("POST", path, {"event": event}))
+
+    async def yookassa_payments(self) -> list[dict[str, Any]]:
+        return list(await self.request("GET", "/yookassa/payments"))
+
     async def watch(
         self,
         chat_id: int,

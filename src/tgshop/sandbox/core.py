@@ -6,11 +6,14 @@ import asyncio
 import secrets
 from typing import Any
 
+from tgshop.sandbox.cryptopay import CryptoApp, CryptoPay
 from tgshop.sandbox.delivery import WebhookDelivery
 from tgshop.sandbox.errors import UNAUTHORIZED, bad_request, forbidden
 from tgshop.sandbox.faults import Faults
 from tgshop.sandbox.limits import FloodLimits
+from tgshop.sandbox.provider_hooks import ProviderHooks
 from tgshop.sandbox.state import Account, BotState, Chat, Message, World, now
+from tgshop.sandbox.yookassa import YooKassa, YooKassaShop
 
 UPDATE_KINDS = (
     "message",
@@ -31,6 +34,10 @@ class Sandbox:
         self.limits = limits or FloodLimits()
         self.faults = faults or Faults()
         self.delivery = WebhookDelivery(self._run_method)
+        # The fake payment providers (cryptopay.py, yookassa.py) live beside Telegram.
+        self.cryptopay = CryptoPay()
+        self.yookassa = YooKassa()
+        self.provider_hooks = ProviderHooks()
 
     async def _run_method(self, bot: BotState, name: str, values: dict[str, Any]) -> Any:
         from tgshop.sandbox.bot_api import call
@@ -40,6 +47,21 @@ class Sandbox:
 
     async def close(self) -> None:
         await self.delivery.close()
+        await self.provider_hooks.close()
+
+    # ------------------------------------------------------------------ payment providers
+
+    def add_crypto_app(
+        self, token: str, webhook_url: str | None = None, *, name: str = "Sandbox Shop"
+    ) -> CryptoApp:
+        """A CryptoBot app for ``token`` (or a new webhook URL for a known one)."""
+        return self.cryptopay.add_app(token, webhook_url, name=name)
+
+    def add_yookassa_shop(
+        self, shop_id: str, secret_key: str, webhook_url: str | None = None
+    ) -> YooKassaShop:
+        """A YooKassa shop (or a new key and notification URL for a known one)."""
+        return self.yookassa.add_shop(shop_id, secret_key, webhook_url)
 
     # ------------------------------------------------------------------ accounts and chats
 

@@ -1,6 +1,7 @@
 """The sandbox's HTTP face: the Bot API at ``/bot<token>/<method>`` (and files at
-``/file/bot<token>/<path>``) as Telegram serves it, the control API under ``/sandbox/api``
-and the chat page at ``/sandbox``."""
+``/file/bot<token>/<path>``) as Telegram serves it, the fake payment providers at
+``/cryptobot/api`` and ``/yookassa/v3``, the control API under ``/sandbox/api`` and the chat
+page at ``/sandbox``."""
 
 from __future__ import annotations
 
@@ -108,12 +109,25 @@ def file_route(sandbox: Sandbox) -> Route:
 def create_sandbox_app(sandbox: Sandbox) -> Starlette:
     """The sandbox as one ASGI app (mount it, or serve it alone)."""
     from tgshop.sandbox.control import control_routes
+    from tgshop.sandbox.cryptopay_api import cryptopay_api_routes
+    from tgshop.sandbox.cryptopay_control import cryptopay_control_routes, cryptopay_page_routes
     from tgshop.sandbox.ui import ui_routes
+    from tgshop.sandbox.yookassa_api import yookassa_api_routes
+    from tgshop.sandbox.yookassa_control import yookassa_control_routes, yookassa_page_routes
 
+    control = [
+        *control_routes(sandbox),
+        *cryptopay_control_routes(sandbox),
+        *yookassa_control_routes(sandbox),
+    ]
     routes = [
         bot_api_route(sandbox),
         file_route(sandbox),
-        Mount("/sandbox/api", routes=control_routes(sandbox)),
+        *cryptopay_api_routes(sandbox.cryptopay),
+        *yookassa_api_routes(sandbox.yookassa),
+        Mount("/sandbox/api", routes=control),
+        *cryptopay_page_routes(sandbox),
+        *yookassa_page_routes(sandbox),
         *ui_routes(),
     ]
 

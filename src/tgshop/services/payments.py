@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -45,7 +46,7 @@ from tgshop.domain.payments import (
 from tgshop.services import ledger
 from tgshop.services.orders import write_transition
 from tgshop.services.outbox import enqueue
-from tgshop.services.ports import Clock
+from tgshop.services.ports import CheckoutRequest, Clock, PaymentProvider
 
 NOTIFY_LATE_PAYMENT = "notify_late_payment"
 REFUND_PAYMENT = "refund_payment"
@@ -79,6 +80,17 @@ class Invoice:
     order_number: str
     currency: str
     amount: int
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Where the customer pays at an external provider."""
+
+    payment_id: int
+    gateway: str
+    url: str
+    amount: Money
+    order_number: str
 
 
 @dataclass(frozen=True)
@@ -187,12 +199,18 @@ def _new_key() -> str:
 
 class PaymentService:
     def __init__(
-        self, db: Database, clock: Clock, shop: ShopSettings, settings: PaymentsSettings
+        self,
+        db: Database,
+        clock: Clock,
+        shop: ShopSettings,
+        settings: PaymentsSettings,
+        providers: Mapping[str, PaymentProvider] | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._shop = shop
         self._settings = settings
+        self._providers: Mapping[str, PaymentProvider] = providers or {}
         self._sql = _statements()
 
     # ------------------------------------------------------------------ asking for money
@@ -203,7 +221,6 @@ class PaymentService:
         cannot create two debts."""
         if not self._settings.stars_enabled:
             raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
-        now = self._clock.now()
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
             lines = (
@@ -220,34 +237,144 @@ class PaymentService:
                 order.currency,
                 self._settings.stars_rate,
             )
-            payment = await session.scalar(
-                select(Payment).where(
-                    Payment.order_id == order.id,
-                    Payment.gateway == Gateway.STARS.value,
-                    Payment.status == PaymentState.PENDING.value,
-                    Payment.amount == stars,
-                )
-            )
-            if payment is None:
-                payment = Payment(
-                    order_id=order.id,
-                    user_id=order.user_id,
-                    purpose=PaymentPurpose.ORDER.value,
-                    gateway=Gateway.STARS.value,
-                    mode=self._settings.mode,
-                    amount=stars,
-                    currency="XTR",
-                    value_amount=order.total_amount,
-                    value_currency=order.currency,
-                    status=PaymentState.PENDING.value,
-                    idempotency_key=_new_key(),
-                    raw={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(payment)
-                await session.flush()
+            payment = await self._open_payment(session, order, Gateway.STARS, stars, "XTR")
             return Invoice(payment.id, payment.idempotency_key, order.number or "", "XTR", stars)
+
+    async def card_invoice(self, order_id: int, user_id: int) -> Invoice:
+        """A Telegram Payments invoice (cards, through the configured provider token) for
+        the order total in the shop currency; a double tap gives the same payment."""
+        if self._settings.card_provider_token is None:
+            raise NotPayable("switched_off", "card payment through Telegram is not set up")
+        async with self._db.transaction() as session:
+            order = await self._payable_order(session, order_id, user_id)
+            payment = await self._open_payment(
+                session, order, Gateway.TELEGRAM, order.total_amount, order.currency
+            )
+            return Invoice(
+                payment.id,
+                payment.idempotency_key,
+                order.number or "",
+                order.currency,
+                order.total_amount,
+            )
+
+    async def provider_checkout(
+        self,
+        order_id: int,
+        user_id: int,
+        gateway: Gateway,
+        describe: Callable[[str], str],
+    ) -> Redirect:
+        """A payment page at an external provider (CryptoBot, YooKassa) for the customer's
+        unpaid order, described on the provider's page by ``describe(order number)``.
+        Asking again gives the same page while the price is unchanged.
+
+        The provider is called outside any transaction (no row lock waits on the network);
+        our pending payment is written first, so its key — which the provider echoes back —
+        always leads to it, even if we crash before storing the provider's id. Raises
+        NotPayable, NotFound or ProviderError (the provider is down or refused)."""
+        provider = self._providers.get(gateway.value)
+        if provider is None:
+            raise NotPayable("switched_off", f"payment through {gateway.value} is not set up")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            order = await self._payable_order(session, order_id, user_id)
+            if provider.currencies is not None and order.currency not in provider.currencies:
+                raise NotPayable("currency", f"{gateway.value} cannot bill in {order.currency}")
+            payment = await self._open_payment(
+                session, order, gateway, order.total_amount, order.currency
+            )
+            redirect = Redirect(
+                payment.id,
+                gateway.value,
+                str(payment.raw.get("pay_url") or ""),
+                Money(payment.amount, payment.currency),
+                order.number or "",
+            )
+            if redirect.url:
+                return redirect
+            key = payment.idempotency_key
+            expires_in = (
+                int((order.expires_at - now).total_seconds())
+                if order.expires_at is not None
+                else 24 * 3600
+            )
+        checkout = await provider.create(
+            CheckoutRequest(
+                key=key,
+                amount=redirect.amount.amount,
+                currency=redirect.amount.currency,
+                description=describe(redirect.order_number),
+                expires_in=max(expires_in, 60),
+            )
+        )
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == redirect.payment_id, Payment.status == "pending")
+                .values(
+                    provider_payment_id=checkout.provider_payment_id,
+                    raw={"pay_url": checkout.pay_url},
+                    updated_at=self._clock.now(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+        return replace(redirect, url=checkout.pay_url)
+
+    def methods(self) -> list[Gateway]:
+        """The ways an order can be paid here now, in the order front ends offer them
+        (the wallet only when enabled; front ends show it when the balance covers it)."""
+        methods = []
+        if self._settings.stars_enabled:
+            methods.append(Gateway.STARS)
+        if self._settings.card_provider_token is not None:
+            methods.append(Gateway.TELEGRAM)
+        for gateway in (Gateway.YOOKASSA, Gateway.CRYPTOBOT):
+            if gateway.value in self._providers:
+                methods.append(gateway)
+        if self._settings.wallet_enabled:
+            methods.append(Gateway.WALLET)
+        return methods
+
+    async def _open_payment(
+        self, session: AsyncSession, order: Order, gateway: Gateway, amount: int, currency: str
+    ) -> Payment:
+        """The order's pending payment through ``gateway`` for exactly this amount, or a
+        new one (the order row is locked by the caller, so two taps cannot make two)."""
+        payment: Payment | None = await session.scalar(
+            select(Payment)
+            .where(
+                Payment.order_id == order.id,
+                Payment.gateway == gateway.value,
+                Payment.status == PaymentState.PENDING.value,
+                Payment.amount == amount,
+                Payment.currency == currency,
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
+        if payment is not None:
+            return payment
+        now = self._clock.now()
+        payment = Payment(
+            order_id=order.id,
+            user_id=order.user_id,
+            purpose=PaymentPurpose.ORDER.value,
+            gateway=gateway.value,
+            mode=self._settings.mode,
+            amount=amount,
+            currency=currency,
+            value_amount=order.total_amount,
+            value_currency=order.currency,
+            status=PaymentState.PENDING.value,
+            idempotency_key=_new_key(),
+            raw={},
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(payment)
+        await session.flush()
+        return payment
 
     async def _payable_order(self, session: AsyncSession, order_id: int, user_id: int) -> Order:
         """The customer's order, locked, if it can still be paid."""

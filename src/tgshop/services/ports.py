@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -86,3 +87,108 @@ class TelegramSendError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class ProviderState(StrEnum):
+    """What a payment provider says of a payment."""
+
+    PENDING = "pending"  # still waiting for the customer
+    SUCCEEDED = "succeeded"  # money received
+    FAILED = "failed"  # declined, or expired unpaid
+    CANCELLED = "cancelled"  # called off by the shop or the customer
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """Ask a provider for a payment page. ``key`` is our idempotency key: the provider
+    echoes it back with the payment, and a retry with the same key must not bill twice."""
+
+    key: str
+    amount: int  # minor units of ``currency``
+    currency: str
+    description: str
+    expires_in: int  # seconds the customer has to pay
+    return_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderCheckout:
+    provider_payment_id: str
+    pay_url: str  # where the customer pays
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    """A payment as its provider reports it (read from its API, or from a notification
+    whose signature was verified)."""
+
+    provider_payment_id: str
+    state: ProviderState
+    key: str | None  # our idempotency key, echoed back
+    amount: int | None  # what was asked, in minor units of ``currency``
+    currency: str | None
+    reason: str | None = None  # why it failed or was cancelled: a short code (expired,
+    # card_expired, insufficient_funds...), the provider's own where it has one
+    test: bool | None = None  # the provider says it is a test payment
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    provider_refund_id: str
+    done: bool  # False while the provider is still processing it
+
+
+class ProviderError(Exception):
+    """A provider call that failed. ``retryable`` when trying later may help (timeouts,
+    5xx, rate limits); otherwise the provider refused what we asked, and says why."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class WebhookRejected(Exception):
+    """A provider notification we do not believe: ``status`` is the HTTP answer (401 for
+    a bad or missing signature, 403 for an address not allowed, 400 for a bad body)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class RefundsNotSupported(ProviderError):
+    """This provider cannot send money back through its API."""
+
+
+class PaymentProvider(Protocol):
+    """One external payment provider (CryptoBot, YooKassa...). Adapters in payments/."""
+
+    gateway: str  # a domain.payments.Gateway value
+    currencies: frozenset[str] | None  # what it can bill in; None = whatever the shop uses
+
+    async def create(self, request: CheckoutRequest) -> ProviderCheckout:
+        """Open a payment; raises ProviderError."""
+        ...
+
+    async def fetch(self, provider_payment_id: str) -> ProviderPayment:
+        """Read a payment from the provider's API; raises ProviderError."""
+        ...
+
+    async def read_webhook(
+        self, body: bytes, headers: Mapping[str, str], client_ip: str | None
+    ) -> ProviderPayment | None:
+        """The payment a notification is about, as far as it can be trusted: verified by
+        its signature, or re-read from the API. None for an event we have no use for.
+        Raises WebhookRejected, or ProviderError when the re-read fails."""
+        ...
+
+    async def refund(
+        self, provider_payment_id: str, amount: int, currency: str, key: str
+    ) -> ProviderRefund:
+        """Send ``amount`` of a payment back; ``key`` makes a retry safe. Raises
+        RefundsNotSupported or ProviderError."""
+        ...
+
+    async def close(self) -> None: ...

@@ -377,7 +377,7 @@ def checkout_router(container: Container) -> Router:
             if container.settings.payments.wallet_enabled
             else None
         )
-        choice = payment_choice(t, order, balance, stars=container.settings.payments.stars_enabled)
+        choice = payment_choice(t, order, balance, container.payments.methods())
         if choice is not None:
             await bot.send_message(
                 message.chat.id,

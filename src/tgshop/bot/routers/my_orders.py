@@ -16,6 +16,7 @@ from tgshop.bot.routers.payment import payment_choice
 from tgshop.bot.screens import answer_text, show_text
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, allowed_targets
+from tgshop.domain.payments import Gateway
 from tgshop.i18n.translator import Translations
 from tgshop.services.order_views import OrderView
 from tgshop.services.users import UserView
@@ -62,12 +63,12 @@ def _list_markup(
 
 
 def _detail_markup(
-    t: Translations, order: OrderView, page: int, *, stars: bool = False
+    t: Translations, order: OrderView, page: int, methods: list[Gateway]
 ) -> InlineKeyboardMarkup:
     rows = []
     payable = order.status is OrderStatus.AWAITING_PAYMENT
     if payable and order.payment_status is PaymentStatus.UNPAID:
-        choice = payment_choice(t, order, None, stars=stars)
+        choice = payment_choice(t, order, None, methods)
         rows.extend(choice.inline_keyboard if choice is not None else [])
     if OrderStatus.CANCELLED in allowed_targets(order.status, Actor.CUSTOMER):
         rows.append(
@@ -85,7 +86,7 @@ def _detail_markup(
 def my_orders_router(container: Container) -> Router:
     router = Router(name="my_orders")
     orders = container.orders
-    stars = container.settings.payments.stars_enabled
+    methods = container.payments.methods()
 
     async def page_of(customer: UserView, page: int) -> tuple[list[OrderView], bool]:
         found = await orders.list_for_user(customer.id, limit=PER_PAGE + 1, offset=page * PER_PAGE)
@@ -133,9 +134,7 @@ def my_orders_router(container: Container) -> Router:
             await query.answer(t.gettext("bot.orders.not_found"), show_alert=True)
             return
         await query.answer()
-        await show_text(
-            query, bot, order_text(t, order), _detail_markup(t, order, page, stars=stars)
-        )
+        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, page, methods))
 
     @router.callback_query(OrderDetail.filter())
     async def order_detail(
@@ -205,10 +204,10 @@ def my_orders_router(container: Container) -> Router:
                 answer_text(t.gettext("bot.orders.cannot_cancel", status=status)), show_alert=True
             )
             await show_text(
-                query, bot, order_text(t, current), _detail_markup(t, current, 0, stars=stars)
+                query, bot, order_text(t, current), _detail_markup(t, current, 0, methods)
             )
             return
         await query.answer(t.gettext("bot.orders.cancelled"))
-        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, 0, stars=stars))
+        await show_text(query, bot, order_text(t, order), _detail_markup(t, order, 0, methods))
 
     return router

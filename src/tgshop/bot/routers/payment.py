@@ -29,44 +29,46 @@ from tgshop.i18n.translator import Translations
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_views import OrderView
 from tgshop.services.payments import Outcome, ProviderReport
+from tgshop.services.ports import ProviderError
 from tgshop.services.users import UserView
 
 if TYPE_CHECKING:
     from tgshop.app import Container
 
-STARS = "s"
-WALLET = "w"
+# Callback codes per way of paying (callback data is short).
+_CODES = {
+    Gateway.STARS: "s",
+    Gateway.TELEGRAM: "c",
+    Gateway.YOOKASSA: "y",
+    Gateway.CRYPTOBOT: "x",
+    Gateway.WALLET: "w",
+}
+_GATEWAYS = {code: gateway for gateway, code in _CODES.items()}
 
 
 class PayOrder(CallbackData, prefix="py"):
     order_id: int
-    method: str  # STARS | WALLET
+    method: str  # a code of _CODES
 
 
 def payment_choice(
-    t: Translations, order: OrderView, balance: Money | None, *, stars: bool
+    t: Translations, order: OrderView, balance: Money | None, methods: list[Gateway]
 ) -> InlineKeyboardMarkup | None:
     """The ways this order can be paid now, one button each; None when there is none (the
-    order is then paid on delivery, confirmed by staff)."""
+    order is then paid on delivery, confirmed by staff). The balance is offered only when
+    it is known and covers the total."""
     rows = []
-    if stars:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t.gettext("bot.pay.stars_button"),
-                    callback_data=PayOrder(order_id=order.id, method=STARS).pack(),
-                )
-            ]
-        )
-    if balance is not None and balance.amount >= order.total.amount > 0:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t.gettext("bot.pay.wallet_button", balance=str(balance)),
-                    callback_data=PayOrder(order_id=order.id, method=WALLET).pack(),
-                )
-            ]
-        )
+    for gateway in methods:
+        if gateway is Gateway.WALLET:
+            if balance is None or not balance.amount >= order.total.amount > 0:
+                continue
+            text = t.gettext("bot.pay.wallet_button", balance=str(balance))
+        elif gateway in _CODES:
+            text = t.gettext(f"bot.pay.button.{gateway.value}")
+        else:
+            continue
+        data = PayOrder(order_id=order.id, method=_CODES[gateway]).pack()
+        rows.append([InlineKeyboardButton(text=text, callback_data=data)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
@@ -75,19 +77,31 @@ def payment_router(container: Container) -> Router:
     payments = container.payments
     translator = container.translator
 
-    @router.callback_query(PayOrder.filter(F.method == STARS))
-    async def pay_with_stars(
+    async def refuse(query: CallbackQuery, t: Translations, error: Exception) -> None:
+        if isinstance(error, NotPayable):
+            text = t.gettext(f"bot.pay.not_payable.{error.reason}")
+        elif isinstance(error, ProviderError):
+            text = t.gettext("bot.pay.provider_down")
+        else:
+            text = t.gettext("bot.pay.no_such_order")
+        await query.answer(text, show_alert=True)
+
+    @router.callback_query(PayOrder.filter(F.method.in_({"s", "c"})))
+    async def pay_by_invoice(
         query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
     ) -> None:
+        """Telegram's own invoice: Stars, or cards through the provider token."""
+        stars = _GATEWAYS[callback_data.method] is Gateway.STARS
         try:
-            invoice = await payments.stars_invoice(callback_data.order_id, customer.id)
-        except NotFound:
-            await query.answer(t.gettext("bot.pay.no_such_order"), show_alert=True)
-            return
-        except NotPayable as refused:
-            await query.answer(t.gettext(f"bot.pay.not_payable.{refused.reason}"), show_alert=True)
+            if stars:
+                invoice = await payments.stars_invoice(callback_data.order_id, customer.id)
+            else:
+                invoice = await payments.card_invoice(callback_data.order_id, customer.id)
+        except (NotFound, NotPayable) as error:
+            await refuse(query, t, error)
             return
         await query.answer()
+        token = container.settings.payments.card_provider_token
         await bot.send_invoice(
             chat_id=customer.telegram_id,
             title=t.gettext("bot.pay.invoice_title", number=invoice.order_number)[:32],
@@ -95,10 +109,46 @@ def payment_router(container: Container) -> Router:
             payload=invoice.payload,
             currency=invoice.currency,
             prices=[LabeledPrice(label=invoice.order_number or "order", amount=invoice.amount)],
-            provider_token="",
+            provider_token="" if stars or token is None else token.get_secret_value(),
         )
 
-    @router.callback_query(PayOrder.filter(F.method == WALLET))
+    @router.callback_query(PayOrder.filter(F.method.in_({"y", "x"})))
+    async def pay_at_provider(
+        query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        """A payment page at CryptoBot or YooKassa, behind a link button."""
+        gateway = _GATEWAYS[callback_data.method]
+        try:
+            redirect = await payments.provider_checkout(
+                callback_data.order_id,
+                customer.id,
+                gateway,
+                lambda number: t.gettext("bot.pay.invoice_description", number=number),
+            )
+        except (NotFound, NotPayable, ProviderError) as error:
+            await refuse(query, t, error)
+            return
+        await query.answer()
+        await bot.send_message(
+            customer.telegram_id,
+            t.gettext(
+                f"bot.pay.redirect.{gateway.value}",
+                number=e(redirect.order_number),
+                amount=e(redirect.amount),
+            ),
+            reply_markup=InlineKeyboardMarkup(
+                inline_keyboard=[
+                    [
+                        InlineKeyboardButton(
+                            text=t.gettext("bot.pay.open_button", amount=str(redirect.amount)),
+                            url=redirect.url,
+                        )
+                    ]
+                ]
+            ),
+        )
+
+    @router.callback_query(PayOrder.filter(F.method == _CODES[Gateway.WALLET]))
     async def pay_from_balance(
         query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations
     ) -> None:

@@ -75,6 +75,15 @@ function locationCard(location) {
   return h("div", { class: "location" }, icon("pin"), `Location ${lat}, ${lon}`);
 }
 
+/**
+ * Telegram would open a CryptoBot invoice link in @CryptoBot; offline, the sandbox's own
+ * CryptoBot checkout page stands in for it. Every other link opens as it is.
+ */
+export function localLink(url) {
+  const match = /^https:\/\/t\.me\/(?:CryptoBot|CryptoTestnetBot)\?start=([\w-]+)$/.exec(url);
+  return match ? `/sandbox/cryptobot/pay/${match[1]}` : url;
+}
+
 function inlineKeyboard(message, ctx) {
   const rows = (message.reply_markup || {}).inline_keyboard || [];
   if (!rows.length) return null;
@@ -82,7 +91,7 @@ function inlineKeyboard(message, ctx) {
   return h("div", { class: "inline-keyboard", role: "group", "aria-label": "Message buttons" },
     rows.map((row) => h("div", { class: "kb-row" }, row.map((button) => {
       if (button.url) {
-        return h("a", { class: "kb-button", href: button.url, target: "_blank",
+        return h("a", { class: "kb-button", href: localLink(button.url), target: "_blank",
           rel: "noopener noreferrer" }, button.text, icon("external", "kb-mark"),
         h("span", { class: "visually-hidden" }, " (opens a new tab)"));
       }

@@ -1,0 +1,267 @@
+"""Payments at external providers (CryptoBot, YooKassa): what their notifications and APIs
+say, taken in through the same exactly-once confirmation as Telegram's payments.
+
+Rules:
+- only a provider's verified word counts: a notification whose signature checks out, or
+  the payment as re-read from the provider's API (the adapter decides which it needs);
+- money received goes to :meth:`PaymentService.confirm`, which takes it in exactly once
+  (the order paid; late money credited or refunded; the customer told);
+- a payment the provider declined, or let expire, stops waiting: our pending payment
+  becomes ``failed`` or ``cancelled`` with the provider's reason, once, and the customer
+  hears that nothing was charged and the order can be paid again while it still waits;
+- the worker re-reads payments still pending after ``TGSHOP_PAYMENTS_PENDING_CHECK_MINUTES``
+  (the notification that never came); a pending payment that never reached its provider
+  (the call failed before any page was shown) is cancelled then;
+- staff may re-check one payment at any time and see what the provider says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select, update
+
+from tgshop.config import PaymentsSettings
+from tgshop.db.engine import Database
+from tgshop.db.models import Payment
+from tgshop.domain.errors import NotFound
+from tgshop.domain.payments import Gateway, PaymentState
+from tgshop.services.outbox import enqueue
+from tgshop.services.payments import Confirmation, PaymentService, ProviderReport
+from tgshop.services.ports import (
+    Clock,
+    PaymentProvider,
+    ProviderError,
+    ProviderPayment,
+    ProviderState,
+)
+
+log = structlog.get_logger("tgshop.payments.providers")
+
+NOTIFY_PAYMENT_FAILED = "notify_payment_failed"
+# A pass re-reads at most this many pending payments; the rest wait for the next pass.
+RECHECK_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What became of a provider's report."""
+
+    state: ProviderState
+    confirmation: Confirmation | None = None  # money received: what confirm() did
+    stopped: bool = False  # a pending payment stopped waiting now (failed or cancelled)
+
+
+@dataclass(frozen=True)
+class PaymentCheck:
+    """A payment as we hold it and as its provider reports it (a staff re-check)."""
+
+    payment_id: int
+    gateway: str
+    ours_before: str
+    ours_now: str
+    provider: ProviderPayment | None
+    note: str  # what happened, or why the provider was not asked
+
+
+@dataclass(frozen=True)
+class Recheck:
+    checked: int
+    taken_in: int  # money we had not heard of
+    stopped: int  # declined, expired or never reached the provider
+    errors: int  # the provider did not answer: tried again next pass
+
+
+class ProviderPayments:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        payments: PaymentService,
+        providers: Mapping[str, PaymentProvider],
+        settings: PaymentsSettings,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._payments = payments
+        self._providers = providers
+        self._settings = settings
+
+    def provider(self, gateway: str) -> PaymentProvider:
+        provider = self._providers.get(gateway)
+        if provider is None:
+            raise NotFound(f"payments through {gateway} are not set up")
+        return provider
+
+    async def webhook(
+        self, gateway: str, body: bytes, headers: Mapping[str, str], client_ip: str | None
+    ) -> Taken | None:
+        """A provider's notification. Raises NotFound (gateway not set up),
+        WebhookRejected (not believed) or ProviderError (the re-read failed: the provider
+        should send it again)."""
+        reported = await self.provider(gateway).read_webhook(body, headers, client_ip)
+        if reported is None:
+            return None
+        return await self.take(gateway, reported)
+
+    async def take(self, gateway: str, reported: ProviderPayment) -> Taken:
+        """Act on what a provider verifiably says of one payment (see module)."""
+        key = reported.key or await self._key_of(gateway, reported.provider_payment_id)
+        if reported.state is ProviderState.SUCCEEDED:
+            if reported.amount is None or reported.currency is None:
+                raise ProviderError(
+                    f"{gateway} reports payment {reported.provider_payment_id} paid "
+                    "without an amount we can check"
+                )
+            confirmation = await self._payments.confirm(
+                ProviderReport(
+                    gateway=Gateway(gateway),
+                    payload=key or "",
+                    charge_id=reported.provider_payment_id,
+                    provider_payment_id=reported.provider_payment_id,
+                    amount=reported.amount,
+                    currency=reported.currency,
+                    raw=reported.raw,
+                )
+            )
+            log.info(
+                "payment.provider_report",
+                gateway=gateway,
+                provider_payment_id=reported.provider_payment_id,
+                outcome=confirmation.outcome.value,
+                payment_id=confirmation.payment_id,
+            )
+            return Taken(reported.state, confirmation)
+        if reported.state is ProviderState.PENDING or key is None:
+            return Taken(reported.state)
+        target = (
+            PaymentState.CANCELLED
+            if reported.state is ProviderState.CANCELLED
+            else PaymentState.FAILED
+        )
+        stopped = await self._stop(gateway, key, target, reported.reason or target.value)
+        return Taken(reported.state, stopped=stopped)
+
+    async def check(self, payment_id: int) -> PaymentCheck:
+        """Staff: ask the provider about one payment now, act on the answer, and show both
+        sides. NotFound for no such payment."""
+        async with self._db.read() as session:
+            payment = await session.get(Payment, payment_id)
+            if payment is None:
+                raise NotFound(f"no payment {payment_id}")
+            gateway, before = payment.gateway, payment.status
+            provider_id = payment.provider_payment_id
+        provider = self._providers.get(gateway)
+        if provider is None or provider_id is None:
+            why = (
+                f"{gateway} payments are reported by Telegram or by us; there is no provider to ask"
+                if provider is None
+                else "it never reached its provider (no provider id)"
+            )
+            return PaymentCheck(payment_id, gateway, before, before, None, why)
+        reported = await provider.fetch(provider_id)
+        taken = await self.take(gateway, reported)
+        async with self._db.read() as session:
+            now_status = await session.scalar(
+                select(Payment.status).where(Payment.id == payment_id)
+            )
+        if taken.confirmation is not None:
+            note = f"money received: {taken.confirmation.outcome.value}"
+        elif taken.stopped:
+            note = f"stopped waiting: {reported.reason or reported.state.value}"
+        else:
+            note = "nothing to change"
+        return PaymentCheck(payment_id, gateway, before, str(now_status), reported, note)
+
+    async def recheck_pending(self) -> Recheck:
+        """One pass over payments pending longer than the configured minutes (see module)."""
+        if not self._providers:
+            return Recheck(0, 0, 0, 0)
+        cutoff = self._clock.now() - timedelta(minutes=self._settings.pending_check_minutes)
+        async with self._db.read() as session:
+            rows = (
+                await session.execute(
+                    select(Payment.gateway, Payment.idempotency_key, Payment.provider_payment_id)
+                    .where(
+                        Payment.status == PaymentState.PENDING.value,
+                        Payment.gateway.in_(list(self._providers)),
+                        Payment.updated_at <= cutoff,
+                    )
+                    .order_by(Payment.updated_at)
+                    .limit(RECHECK_BATCH)
+                )
+            ).all()
+        taken_in = stopped = errors = 0
+        for gateway, key, provider_id in rows:
+            if provider_id is None:
+                if await self._stop(gateway, key, PaymentState.CANCELLED, "not_started"):
+                    stopped += 1
+                continue
+            try:
+                reported = await self._providers[gateway].fetch(provider_id)
+                taken = await self.take(gateway, reported)
+            except ProviderError as exc:
+                errors += 1
+                log.warning("payment.recheck_failed", gateway=gateway, error=str(exc))
+                continue
+            if taken.confirmation is not None and taken.confirmation.outcome.value != "duplicate":
+                taken_in += 1
+            stopped += taken.stopped
+        if rows:
+            log.info(
+                "payment.recheck",
+                checked=len(rows),
+                taken_in=taken_in,
+                stopped=stopped,
+                errors=errors,
+            )
+        return Recheck(len(rows), taken_in, stopped, errors)
+
+    async def run_periodically(self) -> int:
+        """The worker's periodic entry point: how many payments changed."""
+        result = await self.recheck_pending()
+        return result.taken_in + result.stopped
+
+    async def _key_of(self, gateway: str, provider_payment_id: str) -> str | None:
+        async with self._db.read() as session:
+            key: str | None = await session.scalar(
+                select(Payment.idempotency_key).where(
+                    Payment.gateway == gateway,
+                    Payment.provider_payment_id == provider_payment_id,
+                )
+            )
+        return key
+
+    async def _stop(self, gateway: str, key: str, target: PaymentState, reason: str) -> bool:
+        """A pending payment stops waiting, once; the customer is told (outbox)."""
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            row = (
+                await session.execute(
+                    update(Payment)
+                    .where(
+                        Payment.gateway == gateway,
+                        Payment.idempotency_key == key,
+                        Payment.status == PaymentState.PENDING.value,
+                    )
+                    .values(status=target.value, outcome=reason[:500], updated_at=now)
+                    .returning(Payment.id, Payment.order_id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).one_or_none()
+            if row is None:
+                return False
+            payment_id, order_id = row
+            if order_id is not None:
+                await enqueue(
+                    session,
+                    NOTIFY_PAYMENT_FAILED,
+                    {"payment_id": payment_id, "reason": reason[:200]},
+                    now=now,
+                    dedup_key=f"payment:{payment_id}:stopped",
+                )
+        log.info("payment.stopped", gateway=gateway, payment_id=payment_id, state=target.value)
+        return True
