@@ -23,6 +23,7 @@ from tgshop.services.provider_payments import ProviderPayments
 from tgshop.services.sales_stats import SalesStatsService
 from tgshop.services.staff import StaffService
 from tgshop.services.users import UserService
+from tgshop.services.wallet_adjustments import WalletAdjustments
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -47,6 +48,7 @@ class Container:
     payments: PaymentService
     provider_payments: ProviderPayments
     providers: dict[str, PaymentProvider]
+    wallet_adjustments: WalletAdjustments
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -108,6 +110,7 @@ def build_container(
             database, the_clock, payments, providers, settings.payments
         ),
         providers=providers,
+        wallet_adjustments=WalletAdjustments(database, the_clock, settings.shop),
     )
 
 

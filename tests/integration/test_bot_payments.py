@@ -6,6 +6,7 @@ while the shop is in maintenance still recorded."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -213,6 +214,10 @@ async def test_paying_at_yookassa_and_cryptobot_from_the_chat(
             "yookassa_return_url": "https://t.me/tgshop_test_bot",
         },
     )
+    maria = await sandbox.client.user("Maria", username="maria", language_code="ru")
+    settings = dataclasses.replace(
+        settings, telegram=settings.telegram.model_copy(update={"staff_ids": [maria.id]})
+    )
     async with shop(sandbox, settings, db) as url:
         sandbox.sandbox.add_crypto_app("777:CryptoSandbox", f"{url}/payments/cryptobot/webhook")
         sandbox.sandbox.add_yookassa_shop("4242", "test_key", f"{url}/payments/yookassa/webhook")
@@ -241,6 +246,25 @@ async def test_paying_at_yookassa_and_cryptobot_from_the_chat(
         invoice = (await sandbox.client.crypto_invoices())[0]
         late = await sandbox.client.crypto_pay(invoice["invoice_id"])
         assert late["webhook"]["status"] == 200
+
+        # Staff re-check a payment with its provider on demand; customers cannot.
+        async with db.read() as session:
+            crypto_id = (
+                await session.execute(select(Payment.id).where(Payment.gateway == "cryptobot"))
+            ).scalar_one()
+        checked = await maria.send(f"/payment {crypto_id}")
+        assert f"Платёж #{crypto_id} · cryptobot" in checked.text
+        assert "У нас: succeeded → succeeded" in checked.text
+        assert "Сервис сообщает: succeeded" in checked.text
+        assert "Уже учтён раньше" in checked.text
+        assert "Формат: /payment" in (await maria.send("/payment soon")).text
+        assert "#" not in (await eve.send(f"/payment {crypto_id}")).text
+        # Money moved by hand: a goodwill credit on top of the late CryptoBot money.
+        adjusted = await maria.send(f"/adjust {eve.id} +3 goodwill for the double payment")
+        assert f"Баланс покупателя {eve.id}: +3.00 USD, теперь 12.00 USD" in adjusted.text
+        assert "12.00 USD" in (await eve.send("/balance")).text
+        twice = await maria.send("/markpaid a00001 cash")
+        assert "Заказ A00001 уже оплачен: ничего не изменено." in twice.text
     async with db.read() as session:
         payments = (
             await session.execute(

@@ -154,7 +154,7 @@ async def test_cryptobot_invoice_paid_through_a_signed_webhook(shop: Shop) -> No
     check = await shop.container.provider_payments.check(redirect.payment_id)
     assert check.provider is not None and check.provider.state.value == "succeeded"
     assert (check.ours_before, check.ours_now) == ("succeeded", "succeeded")
-    assert check.note == f"money received: {Outcome.DUPLICATE.value}"
+    assert check.result == f"received.{Outcome.DUPLICATE.value}"
 
 
 @pytest.mark.parametrize("webhook", ["bad_signature", "no_signature"])

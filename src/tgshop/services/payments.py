@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tgshop.config import PaymentsSettings, ShopSettings
 from tgshop.db.engine import Database
-from tgshop.db.models import Order, OrderItem, Payment, Refund, User, Variant
+from tgshop.db.models import AuditLog, Order, OrderItem, Payment, Refund, User, Variant
 from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
 from tgshop.domain.ledger import REVENUE, LedgerKind, external, transfer, wallet
 from tgshop.domain.money import Money
@@ -586,6 +586,68 @@ class PaymentService:
         return await self._late(
             session, _Taken.of(extra), "the invoice was paid twice", now, code="paid"
         )
+
+    # ------------------------------------------------------------------ staff
+
+    async def mark_paid_by_staff(
+        self, order_number: str, staff_user_id: int, note: str
+    ) -> Confirmation:
+        """Staff record money received outside every gateway (cash, a bank transfer): a
+        ``manual`` payment for the order total, the order paid (and confirmed, if it was
+        awaiting payment), revenue posted, and an audit row naming who and why — in one
+        transaction. Only an unpaid order that still takes money; a note is required.
+        Raises NotFound, NotPayable or InvalidRequest."""
+        note = " ".join(note.split())
+        if not 3 <= len(note) <= 500:
+            raise InvalidRequest("say in 3-500 characters how the money was received")
+        now = self._clock.now()
+        async with self._db.transaction() as session:
+            order_id = await session.scalar(
+                select(Order.id).where(Order.number == order_number.strip().upper())
+            )
+            if order_id is None:
+                raise NotFound(f"no order {order_number}")
+            order = await self._lock_order(session, order_id)
+            if order.payment_status != PaymentStatus.UNPAID.value:
+                raise NotPayable("paid", f"order {order.number} is already paid")
+            if order.status not in _TAKES_MONEY:
+                raise NotPayable("closed", f"order {order.number} is {order.status}")
+            payment = Payment(
+                order_id=order.id,
+                user_id=order.user_id,
+                purpose=PaymentPurpose.ORDER.value,
+                gateway=Gateway.MANUAL.value,
+                mode=self._settings.mode,
+                amount=order.total_amount,
+                currency=order.currency,
+                value_amount=order.total_amount,
+                value_currency=order.currency,
+                status=PaymentState.SUCCEEDED.value,
+                idempotency_key=_new_key(),
+                raw={"note": note, "staff_user_id": staff_user_id},
+                confirmed_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(payment)
+            await session.flush()
+            taken = _Taken.of(payment)
+            if order.status == OrderStatus.AWAITING_PAYMENT.value:
+                await self._mark_paid(session, order.id, Gateway.MANUAL.value, now)
+            else:
+                await self._set_paid(session, order.id)
+            await self._post(session, taken, LedgerKind.SALE, REVENUE, now)
+            session.add(
+                AuditLog(
+                    actor_user_id=staff_user_id,
+                    action="payment.marked_paid",
+                    entity="order",
+                    entity_id=str(order.id),
+                    data={"payment_id": payment.id, "note": note},
+                    created_at=now,
+                )
+            )
+            return Confirmation(Outcome.PAID, payment.id, order.id)
 
     # ------------------------------------------------------------------ internals
 

@@ -64,7 +64,11 @@ class PaymentCheck:
     ours_before: str
     ours_now: str
     provider: ProviderPayment | None
-    note: str  # what happened, or why the provider was not asked
+    # What happened: ``received.<outcome>`` (money taken in; ``received.duplicate`` when
+    # known before), ``stopped`` (declined or expired now), ``unchanged``; or why the
+    # provider was not asked: ``no_provider`` (Telegram or we report these payments),
+    # ``never_reached`` (no provider id).
+    result: str
 
 
 @dataclass(frozen=True)
@@ -156,12 +160,8 @@ class ProviderPayments:
             provider_id = payment.provider_payment_id
         provider = self._providers.get(gateway)
         if provider is None or provider_id is None:
-            why = (
-                f"{gateway} payments are reported by Telegram or by us; there is no provider to ask"
-                if provider is None
-                else "it never reached its provider (no provider id)"
-            )
-            return PaymentCheck(payment_id, gateway, before, before, None, why)
+            result = "no_provider" if provider is None else "never_reached"
+            return PaymentCheck(payment_id, gateway, before, before, None, result)
         reported = await provider.fetch(provider_id)
         taken = await self.take(gateway, reported)
         async with self._db.read() as session:
@@ -169,12 +169,12 @@ class ProviderPayments:
                 select(Payment.status).where(Payment.id == payment_id)
             )
         if taken.confirmation is not None:
-            note = f"money received: {taken.confirmation.outcome.value}"
+            result = f"received.{taken.confirmation.outcome.value}"
         elif taken.stopped:
-            note = f"stopped waiting: {reported.reason or reported.state.value}"
+            result = "stopped"
         else:
-            note = "nothing to change"
-        return PaymentCheck(payment_id, gateway, before, str(now_status), reported, note)
+            result = "unchanged"
+        return PaymentCheck(payment_id, gateway, before, str(now_status), reported, result)
 
     async def recheck_pending(self) -> Recheck:
         """One pass over payments pending longer than the configured minutes (see module)."""

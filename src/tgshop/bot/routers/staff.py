@@ -7,6 +7,9 @@
   number (their answer in the same chat, kept in their FSM state for that chat; /cancel, of
   the flow router, stops it). A forged or unreadable button falls through to the fallback
   router's "out of date" alert.
+- ``/payment <id>`` (staff, any chat): re-check one payment with its provider now;
+  ``/markpaid <order> <note>``: money received by hand; ``/adjust <customer> <±amount>
+  <reason>``: change a balance. Each is recorded with who did it and why.
 - ``/admin`` in a private chat: today's figures and the maintenance switch. For anyone who
   is not staff the command is not handled at all, so it answers like any unknown command.
 """
@@ -20,7 +23,7 @@ import structlog
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, Filter
+from aiogram.filters import Command, CommandObject, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Message
@@ -32,13 +35,16 @@ from tgshop.bot.staff_callbacks import (
     StaffOrderShow,
 )
 from tgshop.bot.staff_texts import admin_screen
-from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
+from tgshop.domain.errors import ConcurrentChange, IllegalTransition, InvalidRequest, NotFound
+from tgshop.domain.money import Money
 from tgshop.domain.orders import OrderStatus
+from tgshop.domain.payments import NotPayable
 from tgshop.i18n import DEFAULT_LOCALE
 from tgshop.i18n.translator import Translations
 from tgshop.jobs.notify import cancel_confirmation_buttons, format_new_order, manager_buttons
 from tgshop.jobs.telegram_client import inline_keyboard
-from tgshop.services.ports import InlineButtons
+from tgshop.services.ledger import InsufficientFunds
+from tgshop.services.ports import InlineButtons, ProviderError
 from tgshop.services.staff import (
     InvalidTrackingNumber,
     NotStaff,
@@ -275,6 +281,100 @@ def staff_router(container: Container) -> Router:
         maintenance = await container.maintenance.state()
         text, buttons = admin_screen(t, container.settings.shop.name, stats, maintenance.enabled)
         return text, inline_keyboard(buttons)
+
+    # ------------------------------------------------------------------------ /payment
+
+    @router.message(Command("payment"), is_staff)
+    async def payment_check(message: Message, command: CommandObject, t: Translations) -> None:
+        """``/payment <id>``: ask the payment's provider now, act on the answer, show both
+        sides (what we held before, what we hold now, what the provider says)."""
+        argument = (command.args or "").strip().lstrip("#")
+        if not argument.isdigit():
+            await message.answer(t.gettext("staff.payment.usage"))
+            return
+        try:
+            check = await container.provider_payments.check(int(argument))
+        except NotFound:
+            await message.answer(t.gettext("staff.payment.unknown", id=escape(argument)))
+            return
+        except ProviderError as exc:
+            await message.answer(t.gettext("staff.payment.no_answer", error=escape(str(exc))))
+            return
+        provider = (
+            t.gettext(
+                "staff.payment.provider",
+                state=escape(check.provider.state.value),
+                reason=escape(check.provider.reason or "—"),
+            )
+            if check.provider is not None
+            else ""
+        )
+        await message.answer(
+            t.gettext(
+                "staff.payment.checked",
+                id=check.payment_id,
+                gateway=escape(check.gateway),
+                before=escape(check.ours_before),
+                now=escape(check.ours_now),
+                provider=provider,
+                result=t.gettext(f"staff.payment.result.{check.result}"),
+            )
+        )
+
+    @router.message(Command("markpaid"), is_staff)
+    async def mark_paid(
+        message: Message, command: CommandObject, t: Translations, customer: UserView
+    ) -> None:
+        """``/markpaid <order number> <how the money came>``: money received by hand."""
+        number, _, note = (command.args or "").strip().partition(" ")
+        if not number or not note.strip():
+            await message.answer(t.gettext("staff.markpaid.usage"))
+            return
+        try:
+            await container.payments.mark_paid_by_staff(number, customer.id, note)
+        except NotFound:
+            await message.answer(t.gettext("staff.markpaid.unknown", number=escape(number)))
+            return
+        except NotPayable as refused:
+            key = f"staff.markpaid.refused.{refused.reason}"
+            await message.answer(t.gettext(key, number=escape(number.upper())))
+            return
+        except InvalidRequest:  # the note is too short or too long
+            await message.answer(t.gettext("staff.markpaid.usage"))
+            return
+        await message.answer(t.gettext("staff.markpaid.done", number=escape(number.upper())))
+
+    @router.message(Command("adjust"), is_staff)
+    async def adjust_balance(
+        message: Message, command: CommandObject, t: Translations, customer: UserView
+    ) -> None:
+        """``/adjust <Telegram id | order number> <+5.00 | -2.50> <reason>``."""
+        parts = (command.args or "").split(maxsplit=2)
+        if len(parts) < 3:
+            await message.answer(t.gettext("staff.adjust.usage"))
+            return
+        who, amount, reason = parts
+        try:
+            done = await container.wallet_adjustments.adjust(who, amount, reason, customer.id)
+        except NotFound:
+            await message.answer(t.gettext("staff.adjust.unknown", customer=escape(who)))
+            return
+        except InsufficientFunds as short:
+            balance = Money(short.available, short.currency)
+            await message.answer(t.gettext("staff.adjust.short", balance=escape(str(balance))))
+            return
+        except InvalidRequest as refused:
+            await message.answer(t.gettext("staff.adjust.refused", reason=escape(str(refused))))
+            return
+        sign = "+" if done.amount.amount > 0 else "−"
+        await message.answer(
+            t.gettext(
+                "staff.adjust.done",
+                customer=done.telegram_id,
+                amount=f"{sign}{escape(str(Money(abs(done.amount.amount), done.amount.currency)))}",
+                balance=escape(str(done.balance)),
+            )
+        )
 
     @router.message(Command("admin"), F.chat.type == ChatType.PRIVATE, is_staff)
     async def admin(message: Message, t: Translations) -> None:
