@@ -293,6 +293,13 @@ class PaymentsSettings(BaseSettings):
             "the customer's balance or refund it through its gateway"
         ),
     )
+    topup_amounts: Annotated[list[Decimal], NoDecode] = Field(
+        default=[Decimal(5), Decimal(10), Decimal(25)],
+        description="balance top-up amounts offered in the bot, in the shop currency",
+    )
+    topup_max: Decimal = Field(
+        default=Decimal(1000), gt=0, description="the largest single top-up, in the shop currency"
+    )
     card_provider_token: SecretStr | None = Field(
         default=None,
         description=(
@@ -343,7 +350,7 @@ class PaymentsSettings(BaseSettings):
         ),
     )
 
-    @field_validator("cryptobot_assets", "yookassa_allowed_ips", mode="before")
+    @field_validator("cryptobot_assets", "yookassa_allowed_ips", "topup_amounts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -360,6 +367,13 @@ class PaymentsSettings(BaseSettings):
         if not assets:
             raise ValueError("name at least one asset, e.g. USDT")
         return assets
+
+    @field_validator("topup_amounts")
+    @classmethod
+    def _topups(cls, value: list[Decimal]) -> list[Decimal]:
+        if any(amount <= 0 for amount in value):
+            raise ValueError("every top-up amount must be more than zero")
+        return sorted(set(value))
 
     @field_validator("yookassa_allowed_ips")
     @classmethod

@@ -277,3 +277,54 @@ async def test_paying_at_yookassa_and_cryptobot_from_the_chat(
         ("yookassa", "succeeded", None),
     ]
     assert tuple(order) == ("confirmed", "paid")
+
+
+async def test_topping_up_the_balance_in_stars_and_by_card(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    settings = bot_settings(
+        make_settings,
+        sandbox,
+        db_url,
+        payments={"stars_rate": "50", "card_provider_token": "284685063:TEST:sandbox"},
+    )
+    async with shop(sandbox, settings, db):
+        fay = await sandbox.client.user("Fay")
+        await fay.send("/start")
+        balance = await fay.send("/balance")
+        assert buttons(balance.last) == [
+            "➕ Top up 5.00 USD",
+            "➕ Top up 10.00 USD",
+            "➕ Top up 25.00 USD",
+        ]
+        choice = await fay.tap("➕ Top up 10.00 USD")
+        assert "top up your balance by 10.00 USD" in choice.text
+        assert buttons(choice.last) == ["⭐ Pay with Telegram Stars", "💳 Pay by card"]
+        again = await fay.tap("⭐ Pay with Telegram Stars")
+        invoice = again.last
+        assert invoice is not None
+        assert (invoice["invoice"]["currency"], invoice["invoice"]["total_amount"]) == ("XTR", 500)
+        paid = await fay.pay()
+        assert "Your balance is topped up: now 10.00 USD" in paid.text
+
+        await fay.send("/balance")
+        await fay.tap("➕ Top up 5.00 USD")
+        card = (await fay.tap("💳 Pay by card")).last
+        assert card is not None
+        assert (card["invoice"]["currency"], card["invoice"]["total_amount"]) == ("USD", 500)
+        paid = await fay.pay()
+        assert "now 15.00 USD" in paid.text
+        history = (await fay.send("/balance")).text
+        assert "Your balance: 15.00 USD" in history and history.count("top-up · +") == 2
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    Payment.purpose, Payment.gateway, Payment.amount, Payment.value_amount
+                ).order_by(Payment.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("topup", "stars", 500, 1000),
+        ("topup", "telegram", 500, 500),
+    ]

@@ -16,7 +16,7 @@ from tgshop.db.models import LedgerEntry, OutboxJob, Payment, Refund, Variant
 from tgshop.domain.errors import IllegalTransition, InvalidRequest
 from tgshop.domain.ledger import REVENUE, LedgerKind, transfer, wallet
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus
-from tgshop.domain.payments import Gateway
+from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.services import ledger
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
@@ -245,3 +245,22 @@ async def test_without_a_stars_price_or_rate_stars_are_refused(
     _, with_rate = _services(db, clock, stars_rate=Decimal("50"))
     # 2 × 10.01 USD at 50 Stars per dollar = 1001 Stars.
     assert (await with_rate.stars_invoice(order.id, user.id)).amount == 1001
+
+
+async def test_a_top_up_invoice_is_asked_once_and_bounded(db: Database, clock: FrozenClock) -> None:
+    _, payments = _services(db, clock, stars_rate=Decimal(50), topup_max=Decimal(100))
+    user = await make_user(db)
+    first = await payments.topup_invoice(user.id, Gateway.STARS, 1000)
+    again = await payments.topup_invoice(user.id, Gateway.STARS, 1000)
+    assert (first.payment_id, first.currency, first.amount) == (again.payment_id, "XTR", 500)
+    for amount in (0, -100, 10001):
+        with pytest.raises(InvalidRequest):
+            await payments.topup_invoice(user.id, Gateway.STARS, amount)
+    with pytest.raises(NotPayable) as no_card:
+        await payments.topup_invoice(user.id, Gateway.TELEGRAM, 1000)
+    assert no_card.value.reason == "switched_off"
+    done = await payments.confirm(_report(first.payload, 500, user=user.telegram_id))
+    assert done.outcome is Outcome.TOPPED_UP
+    assert await _wallet(db, user.id) == 1000
+    assert (await payments.confirm(_report(first.payload, 500))).outcome is Outcome.DUPLICATE
+    assert await _wallet(db, user.id) == 1000

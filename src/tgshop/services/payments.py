@@ -42,6 +42,7 @@ from tgshop.domain.payments import (
     PaymentPurpose,
     PaymentState,
     order_stars_price,
+    stars_for,
 )
 from tgshop.services import ledger
 from tgshop.services.orders import write_transition
@@ -320,6 +321,76 @@ class PaymentService:
                 .execution_options(synchronize_session=False)
             )
         return replace(redirect, url=checkout.pay_url)
+
+    def topup_amounts(self) -> list[Money]:
+        """The top-up amounts front ends offer, in the shop currency."""
+        return [Money.parse(str(a), self._shop.currency) for a in self._settings.topup_amounts]
+
+    async def topup_invoice(self, user_id: int, gateway: Gateway, amount: int) -> Invoice:
+        """A Telegram invoice (Stars or card) that tops up the customer's balance by
+        ``amount`` minor units of the shop currency. Asking again for the same amount gives
+        the same pending payment. Raises NotPayable or InvalidRequest."""
+        currency = self._shop.currency
+        self._check_topup(amount)
+        if gateway is Gateway.STARS:
+            if not self._settings.stars_enabled:
+                raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
+            if self._settings.stars_rate is None:
+                raise NotPayable("no_stars_price", "no Stars rate is configured for top-ups")
+            charged, charged_currency = (
+                stars_for(amount, currency, self._settings.stars_rate),
+                "XTR",
+            )
+        elif gateway is Gateway.TELEGRAM:
+            if self._settings.card_provider_token is None:
+                raise NotPayable("switched_off", "card payment through Telegram is not set up")
+            charged, charged_currency = amount, currency
+        else:
+            raise NotPayable("switched_off", f"top-ups through {gateway.value} are not offered")
+        async with self._db.transaction() as session:
+            # The customer's row, locked: two taps cannot open two top-ups.
+            await session.execute(
+                select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+            )
+            payment: Payment | None = await session.scalar(
+                select(Payment)
+                .where(
+                    Payment.user_id == user_id,
+                    Payment.purpose == PaymentPurpose.TOPUP.value,
+                    Payment.gateway == gateway.value,
+                    Payment.status == PaymentState.PENDING.value,
+                    Payment.amount == charged,
+                    Payment.value_amount == amount,
+                )
+                .order_by(Payment.id.desc())
+                .limit(1)
+            )
+            if payment is None:
+                now = self._clock.now()
+                payment = Payment(
+                    order_id=None,
+                    user_id=user_id,
+                    purpose=PaymentPurpose.TOPUP.value,
+                    gateway=gateway.value,
+                    mode=self._settings.mode,
+                    amount=charged,
+                    currency=charged_currency,
+                    value_amount=amount,
+                    value_currency=currency,
+                    status=PaymentState.PENDING.value,
+                    idempotency_key=_new_key(),
+                    raw={},
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(payment)
+                await session.flush()
+            return Invoice(payment.id, payment.idempotency_key, "", charged_currency, charged)
+
+    def _check_topup(self, amount: int) -> None:
+        limit = Money.parse(str(self._settings.topup_max), self._shop.currency)
+        if not 0 < amount <= limit.amount:
+            raise InvalidRequest(f"a top-up must be more than zero and at most {limit}")
 
     def methods(self) -> list[Gateway]:
         """The ways an order can be paid here now, in the order front ends offer them

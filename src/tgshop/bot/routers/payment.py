@@ -22,7 +22,7 @@ from aiogram.types import (
 )
 
 from tgshop.bot.catalog_texts import e
-from tgshop.domain.errors import NotFound
+from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.domain.money import Money
 from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.i18n.translator import Translations
@@ -51,6 +51,11 @@ class PayOrder(CallbackData, prefix="py"):
     method: str  # a code of _CODES
 
 
+class TopUp(CallbackData, prefix="tu"):
+    amount: int  # minor units of the shop currency
+    method: str  # a code of _CODES, or "" to ask for one
+
+
 def payment_choice(
     t: Translations, order: OrderView, balance: Money | None, methods: list[Gateway]
 ) -> InlineKeyboardMarkup | None:
@@ -76,14 +81,23 @@ def payment_router(container: Container) -> Router:
     router = Router(name="payment")
     payments = container.payments
     translator = container.translator
+    # Top-ups are offered through Telegram's own invoices (Stars needs a Stars rate).
+    topup_methods = [
+        gateway
+        for gateway in payments.methods()
+        if gateway is Gateway.TELEGRAM
+        or (gateway is Gateway.STARS and container.settings.payments.stars_rate is not None)
+    ]
 
     async def refuse(query: CallbackQuery, t: Translations, error: Exception) -> None:
         if isinstance(error, NotPayable):
             text = t.gettext(f"bot.pay.not_payable.{error.reason}")
         elif isinstance(error, ProviderError):
             text = t.gettext("bot.pay.provider_down")
-        else:
+        elif isinstance(error, NotFound):
             text = t.gettext("bot.pay.no_such_order")
+        else:
+            text = t.gettext("bot.topup.refused")
         await query.answer(text, show_alert=True)
 
     @router.callback_query(PayOrder.filter(F.method.in_({"s", "c"})))
@@ -170,6 +184,66 @@ def payment_router(container: Container) -> Router:
         if isinstance(query.message, Message):
             await query.message.edit_reply_markup(reply_markup=None)
 
+    def topup_buttons(t: Translations) -> InlineKeyboardMarkup | None:
+        if not topup_methods:
+            return None
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=t.gettext("bot.topup.amount_button", amount=str(amount)),
+                    callback_data=TopUp(amount=amount.amount, method="").pack(),
+                )
+            ]
+            for amount in payments.topup_amounts()
+        ]
+        return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+    @router.callback_query(TopUp.filter(F.method == ""))
+    async def choose_topup_method(
+        query: CallbackQuery, callback_data: TopUp, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        amount = Money(callback_data.amount, container.settings.shop.currency)
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=t.gettext(f"bot.pay.button.{gateway.value}"),
+                    callback_data=TopUp(amount=amount.amount, method=_CODES[gateway]).pack(),
+                )
+            ]
+            for gateway in topup_methods
+        ]
+        await query.answer()
+        await bot.send_message(
+            customer.telegram_id,
+            t.gettext("bot.topup.choose", amount=e(amount)),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+        )
+
+    @router.callback_query(TopUp.filter(F.method.in_({"s", "c"})))
+    async def top_up(
+        query: CallbackQuery, callback_data: TopUp, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        gateway = _GATEWAYS[callback_data.method]
+        try:
+            invoice = await payments.topup_invoice(customer.id, gateway, callback_data.amount)
+        except (NotPayable, InvalidRequest) as error:
+            await refuse(query, t, error)
+            return
+        await query.answer()
+        amount = Money(callback_data.amount, container.settings.shop.currency)
+        token = container.settings.payments.card_provider_token
+        await bot.send_invoice(
+            chat_id=customer.telegram_id,
+            title=t.gettext("bot.topup.invoice_title")[:32],
+            description=t.gettext("bot.topup.invoice_description", amount=str(amount)),
+            payload=invoice.payload,
+            currency=invoice.currency,
+            prices=[LabeledPrice(label=str(amount), amount=invoice.amount)],
+            provider_token=(
+                "" if gateway is Gateway.STARS or token is None else token.get_secret_value()
+            ),
+        )
+
     @router.message(Command("balance"))
     async def show_balance(message: Message, customer: UserView, t: Translations) -> None:
         wallet = await payments.wallet(customer.id)
@@ -181,7 +255,7 @@ def payment_router(container: Container) -> Router:
             sign = "+" if line.amount > 0 else "−"
             amount = Money(abs(line.amount), line.currency)
             lines.append(f"{line.created_at:%Y-%m-%d} · {e(kind)} · {sign}{e(amount)}")
-        await message.answer("\n".join(lines))
+        await message.answer("\n".join(lines), reply_markup=topup_buttons(t))
 
     @router.pre_checkout_query()
     async def pre_checkout(query: PreCheckoutQuery) -> None:
@@ -195,7 +269,7 @@ def payment_router(container: Container) -> Router:
         await query.answer(ok=False, error_message=t.gettext(f"bot.pay.refused.{refusal.value}"))
 
     @router.message(F.successful_payment)
-    async def paid(message: Message, t: Translations) -> None:
+    async def paid(message: Message, t: Translations, customer: UserView) -> None:
         payment = message.successful_payment
         assert payment is not None and message.from_user is not None
         confirmation = await payments.confirm(
@@ -210,6 +284,9 @@ def payment_router(container: Container) -> Router:
                 raw=payment.model_dump(mode="json", exclude_none=True),
             )
         )
+        if confirmation.outcome is Outcome.TOPPED_UP:
+            balance = await payments.balance(customer.id)
+            await message.answer(t.gettext("bot.topup.done", balance=e(balance)))
         if confirmation.outcome is Outcome.PAID and confirmation.order_id is not None:
             order = await container.orders.get(confirmation.order_id)
             amount = Money(payment.total_amount, payment.currency)
