@@ -210,6 +210,12 @@ async def test_yookassa_payment_confirmed_only_after_re_reading_it(shop: Shop) -
     forged = await shop.sandbox.client.yookassa_forge(payment["id"], "payment.succeeded")
     assert forged["webhook"]["status"] == 200
     assert await _order_state(shop.container.db, order_id) == ("awaiting_payment", "unpaid")
+    # The re-check finds it still pending, and leaves it an interval before asking again.
+    shop.clock.advance(minutes=11)
+    recheck = shop.container.provider_payments.recheck_pending
+    assert ((await recheck()).checked, (await recheck()).checked) == (1, 0)
+    shop.clock.advance(minutes=11)
+    assert (await recheck()).checked == 1
 
     paid = await shop.sandbox.client.yookassa_succeed(payment["id"])
     assert paid["webhook"]["status"] == 200

@@ -10,8 +10,10 @@ Rules:
   becomes ``failed`` or ``cancelled`` with the provider's reason, once, and the customer
   hears that nothing was charged and the order can be paid again while it still waits;
 - the worker re-reads payments still pending after ``TGSHOP_PAYMENTS_PENDING_CHECK_MINUTES``
-  (the notification that never came); a pending payment that never reached its provider
-  (the call failed before any page was shown) is cancelled then;
+  (the notification that never came), oldest first, at most ``RECHECK_BATCH`` a pass; one
+  the provider still calls pending waits another interval before it is read again; a
+  pending payment that never reached its provider (the call failed before any page was
+  shown) is cancelled then;
 - staff may re-check one payment at any time and see what the provider says.
 """
 
@@ -210,6 +212,8 @@ class ProviderPayments:
             if taken.confirmation is not None and taken.confirmation.outcome.value != "duplicate":
                 taken_in += 1
             stopped += taken.stopped
+            if taken.state is ProviderState.PENDING:
+                await self._touch(gateway, key)
         if rows:
             log.info(
                 "payment.recheck",
@@ -224,6 +228,21 @@ class ProviderPayments:
         """The worker's periodic entry point: how many payments changed."""
         result = await self.recheck_pending()
         return result.taken_in + result.stopped
+
+    async def _touch(self, gateway: str, key: str) -> None:
+        """Still pending at the provider: to the back of the re-check queue, so a backlog
+        larger than one pass rotates instead of the oldest being read over and over."""
+        async with self._db.transaction() as session:
+            await session.execute(
+                update(Payment)
+                .where(
+                    Payment.gateway == gateway,
+                    Payment.idempotency_key == key,
+                    Payment.status == PaymentState.PENDING.value,
+                )
+                .values(updated_at=self._clock.now())
+                .execution_options(synchronize_session=False)
+            )
 
     async def _key_of(self, gateway: str, provider_payment_id: str) -> str | None:
         async with self._db.read() as session:
