@@ -16,6 +16,7 @@ from tgshop.db.models import Order, Payment, User
 from tgshop.domain.errors import NotFound
 from tgshop.domain.money import Money
 from tgshop.domain.orders import OrderStatus
+from tgshop.i18n.translator import Translations
 from tgshop.jobs.job import Job
 from tgshop.jobs.notify import (
     NotifyDeps,
@@ -39,11 +40,8 @@ class RefundNotPossible(TelegramSendError):
 
 @dataclass(frozen=True)
 class _PaymentFacts:
-    id: int
-    gateway: str
     amount: Money
     value: Money
-    charge_id: str | None
     telegram_id: int
     locale: str
 
@@ -61,14 +59,19 @@ async def _payment_facts(deps: NotifyDeps, payment_id: int) -> _PaymentFacts:
             raise TelegramSendError(f"payment {payment_id} does not exist", permanent=True)
         payment, user = row
         return _PaymentFacts(
-            id=payment.id,
-            gateway=payment.gateway,
             amount=Money(payment.amount, payment.currency),
             value=Money(payment.value_amount, payment.value_currency),
-            charge_id=payment.provider_charge_id,
             telegram_id=user.telegram_id,
             locale=customer_locale(user),
         )
+
+
+def _reason(t: Translations, prefix: str, job: Job) -> str:
+    """The job's ``reason`` code in the customer's words; ``<prefix>.other`` for a code
+    the catalog does not know (a provider's new decline reason, say)."""
+    key = f"{prefix}.{job.payload.get('reason') or 'other'}"
+    text = t.gettext(key)
+    return t.gettext(f"{prefix}.other") if text == key else text
 
 
 async def notify_late_payment(deps: NotifyDeps, job: Job) -> None:
@@ -76,11 +79,7 @@ async def notify_late_payment(deps: NotifyDeps, job: Job) -> None:
     payment = await _payment_facts(deps, _payload_int(job, "payment_id"))
     outcome = _payload_str(job, "outcome")
     t = deps.translator.get(payment.locale)
-    code = str(job.payload.get("reason") or "other")
-    reason_key = f"notify.late_payment.reason.{code}"
-    reason = t.gettext(reason_key)
-    if reason == reason_key:
-        reason = t.gettext("notify.late_payment.reason.other")
+    reason = _reason(t, "notify.late_payment.reason", job)
     text = t.gettext(
         f"notify.late_payment.{outcome}",
         amount=_e(payment.amount),
@@ -110,11 +109,7 @@ async def notify_payment_failed(deps: NotifyDeps, job: Job) -> None:
     if status != OrderStatus.AWAITING_PAYMENT.value or payment_status != "unpaid":
         return
     t = deps.translator.get(customer_locale(user))
-    code = str(job.payload.get("reason") or "other")
-    reason_key = f"notify.payment_failed.reason.{code}"
-    reason = t.gettext(reason_key)
-    if reason == reason_key:
-        reason = t.gettext("notify.payment_failed.reason.other")
+    reason = _reason(t, "notify.payment_failed.reason", job)
     text = t.gettext("notify.payment_failed", number=_e(number), reason=_e(reason))
     await _client(deps).send_message(user.telegram_id, text, parse_mode="HTML")
 

@@ -337,14 +337,11 @@ class PaymentService:
                 raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
             if self._settings.stars_rate is None:
                 raise NotPayable("no_stars_price", "no Stars rate is configured for top-ups")
-            charged, charged_currency = (
-                stars_for(amount, currency, self._settings.stars_rate),
-                "XTR",
-            )
+            charged = Money(stars_for(amount, currency, self._settings.stars_rate), "XTR")
         elif gateway is Gateway.TELEGRAM:
             if self._settings.card_provider_token is None:
                 raise NotPayable("switched_off", "card payment through Telegram is not set up")
-            charged, charged_currency = amount, currency
+            charged = Money(amount, currency)
         else:
             raise NotPayable("switched_off", f"top-ups through {gateway.value} are not offered")
         async with self._db.transaction() as session:
@@ -352,40 +349,18 @@ class PaymentService:
             await session.execute(
                 select(User.id).where(User.id == user_id).with_for_update(key_share=True)
             )
-            payment: Payment | None = await session.scalar(
-                select(Payment)
-                .where(
-                    Payment.user_id == user_id,
-                    Payment.purpose == PaymentPurpose.TOPUP.value,
-                    Payment.gateway == gateway.value,
-                    Payment.status == PaymentState.PENDING.value,
-                    Payment.amount == charged,
-                    Payment.value_amount == amount,
-                )
-                .order_by(Payment.id.desc())
-                .limit(1)
+            payment = await self._pending_payment(
+                session,
+                order_id=None,
+                user_id=user_id,
+                purpose=PaymentPurpose.TOPUP,
+                gateway=gateway,
+                charged=charged,
+                value=Money(amount, currency),
             )
-            if payment is None:
-                now = self._clock.now()
-                payment = Payment(
-                    order_id=None,
-                    user_id=user_id,
-                    purpose=PaymentPurpose.TOPUP.value,
-                    gateway=gateway.value,
-                    mode=self._settings.mode,
-                    amount=charged,
-                    currency=charged_currency,
-                    value_amount=amount,
-                    value_currency=currency,
-                    status=PaymentState.PENDING.value,
-                    idempotency_key=_new_key(),
-                    raw={},
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(payment)
-                await session.flush()
-            return Invoice(payment.id, payment.idempotency_key, "", charged_currency, charged)
+            return Invoice(
+                payment.id, payment.idempotency_key, "", charged.currency, charged.amount
+            )
 
     def _check_topup(self, amount: int) -> None:
         limit = Money.parse(str(self._settings.topup_max), self._shop.currency)
@@ -412,14 +387,40 @@ class PaymentService:
     ) -> Payment:
         """The order's pending payment through ``gateway`` for exactly this amount, or a
         new one (the order row is locked by the caller, so two taps cannot make two)."""
+        return await self._pending_payment(
+            session,
+            order_id=order.id,
+            user_id=order.user_id,
+            purpose=PaymentPurpose.ORDER,
+            gateway=gateway,
+            charged=Money(amount, currency),
+            value=Money(order.total_amount, order.currency),
+        )
+
+    async def _pending_payment(
+        self,
+        session: AsyncSession,
+        *,
+        order_id: int | None,
+        user_id: int,
+        purpose: PaymentPurpose,
+        gateway: Gateway,
+        charged: Money,
+        value: Money,
+    ) -> Payment:
+        """The pending payment on exactly these terms, or a new one. The caller holds the
+        lock that serializes two taps (the order's row, or the customer's for a top-up)."""
         payment: Payment | None = await session.scalar(
             select(Payment)
             .where(
-                Payment.order_id == order.id,
+                Payment.order_id.is_(None) if order_id is None else Payment.order_id == order_id,
+                Payment.user_id == user_id,
+                Payment.purpose == purpose.value,
                 Payment.gateway == gateway.value,
                 Payment.status == PaymentState.PENDING.value,
-                Payment.amount == amount,
-                Payment.currency == currency,
+                Payment.amount == charged.amount,
+                Payment.currency == charged.currency,
+                Payment.value_amount == value.amount,
             )
             .order_by(Payment.id.desc())
             .limit(1)
@@ -428,15 +429,15 @@ class PaymentService:
             return payment
         now = self._clock.now()
         payment = Payment(
-            order_id=order.id,
-            user_id=order.user_id,
-            purpose=PaymentPurpose.ORDER.value,
+            order_id=order_id,
+            user_id=user_id,
+            purpose=purpose.value,
             gateway=gateway.value,
             mode=self._settings.mode,
-            amount=amount,
-            currency=currency,
-            value_amount=order.total_amount,
-            value_currency=order.currency,
+            amount=charged.amount,
+            currency=charged.currency,
+            value_amount=value.amount,
+            value_currency=value.currency,
             status=PaymentState.PENDING.value,
             idempotency_key=_new_key(),
             raw={},

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from tgshop.config import PaymentsSettings
 from tgshop.db.engine import Database
@@ -235,11 +235,7 @@ class ProviderPayments:
         async with self._db.transaction() as session:
             await session.execute(
                 update(Payment)
-                .where(
-                    Payment.gateway == gateway,
-                    Payment.idempotency_key == key,
-                    Payment.status == PaymentState.PENDING.value,
-                )
+                .where(*_still_pending(gateway, key))
                 .values(updated_at=self._clock.now())
                 .execution_options(synchronize_session=False)
             )
@@ -261,11 +257,7 @@ class ProviderPayments:
             row = (
                 await session.execute(
                     update(Payment)
-                    .where(
-                        Payment.gateway == gateway,
-                        Payment.idempotency_key == key,
-                        Payment.status == PaymentState.PENDING.value,
-                    )
+                    .where(*_still_pending(gateway, key))
                     .values(status=target.value, outcome=reason[:500], updated_at=now)
                     .returning(Payment.id, Payment.order_id)
                     .execution_options(synchronize_session=False)
@@ -284,3 +276,12 @@ class ProviderPayments:
                 )
         log.info("payment.stopped", gateway=gateway, payment_id=payment_id, state=target.value)
         return True
+
+
+def _still_pending(gateway: str, key: str) -> tuple[ColumnElement[bool], ...]:
+    """Our payment with this key at this gateway, while it is still pending."""
+    return (
+        Payment.gateway == gateway,
+        Payment.idempotency_key == key,
+        Payment.status == PaymentState.PENDING.value,
+    )

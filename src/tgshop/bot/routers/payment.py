@@ -28,7 +28,7 @@ from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.i18n.translator import Translations
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_views import OrderView
-from tgshop.services.payments import Outcome, ProviderReport
+from tgshop.services.payments import Invoice, Outcome, ProviderReport
 from tgshop.services.ports import ProviderError
 from tgshop.services.users import UserView
 
@@ -89,6 +89,23 @@ def payment_router(container: Container) -> Router:
         or (gateway is Gateway.STARS and container.settings.payments.stars_rate is not None)
     ]
 
+    async def send_invoice(
+        bot: Bot, customer: UserView, invoice: Invoice, *, title: str, description: str, label: str
+    ) -> None:
+        """Telegram's invoice for a payment we opened: Stars (``XTR``) with an empty provider
+        token, anything else through the card provider token."""
+        token = container.settings.payments.card_provider_token
+        stars = invoice.currency == "XTR"
+        await bot.send_invoice(
+            chat_id=customer.telegram_id,
+            title=title[:32],
+            description=description[:255],
+            payload=invoice.payload,
+            currency=invoice.currency,
+            prices=[LabeledPrice(label=label, amount=invoice.amount)],
+            provider_token="" if stars or token is None else token.get_secret_value(),
+        )
+
     async def refuse(query: CallbackQuery, t: Translations, error: Exception) -> None:
         if isinstance(error, NotPayable):
             text = t.gettext(f"bot.pay.not_payable.{error.reason}")
@@ -115,15 +132,13 @@ def payment_router(container: Container) -> Router:
             await refuse(query, t, error)
             return
         await query.answer()
-        token = container.settings.payments.card_provider_token
-        await bot.send_invoice(
-            chat_id=customer.telegram_id,
-            title=t.gettext("bot.pay.invoice_title", number=invoice.order_number)[:32],
+        await send_invoice(
+            bot,
+            customer,
+            invoice,
+            title=t.gettext("bot.pay.invoice_title", number=invoice.order_number),
             description=t.gettext("bot.pay.invoice_description", number=invoice.order_number),
-            payload=invoice.payload,
-            currency=invoice.currency,
-            prices=[LabeledPrice(label=invoice.order_number or "order", amount=invoice.amount)],
-            provider_token="" if stars or token is None else token.get_secret_value(),
+            label=invoice.order_number or "order",
         )
 
     @router.callback_query(PayOrder.filter(F.method.in_({"y", "x"})))
@@ -231,17 +246,13 @@ def payment_router(container: Container) -> Router:
             return
         await query.answer()
         amount = Money(callback_data.amount, container.settings.shop.currency)
-        token = container.settings.payments.card_provider_token
-        await bot.send_invoice(
-            chat_id=customer.telegram_id,
-            title=t.gettext("bot.topup.invoice_title")[:32],
+        await send_invoice(
+            bot,
+            customer,
+            invoice,
+            title=t.gettext("bot.topup.invoice_title"),
             description=t.gettext("bot.topup.invoice_description", amount=str(amount)),
-            payload=invoice.payload,
-            currency=invoice.currency,
-            prices=[LabeledPrice(label=str(amount), amount=invoice.amount)],
-            provider_token=(
-                "" if gateway is Gateway.STARS or token is None else token.get_secret_value()
-            ),
+            label=str(amount),
         )
 
     @router.message(Command("balance"))
