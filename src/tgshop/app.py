@@ -20,6 +20,7 @@ from tgshop.services.orders import OrderService
 from tgshop.services.payments import PaymentService
 from tgshop.services.ports import Clock, PaymentProvider, SystemClock, TelegramClient
 from tgshop.services.provider_payments import ProviderPayments
+from tgshop.services.refund_requests import RefundRequests
 from tgshop.services.sales_stats import SalesStatsService
 from tgshop.services.staff import StaffService
 from tgshop.services.users import UserService
@@ -49,6 +50,7 @@ class Container:
     provider_payments: ProviderPayments
     providers: dict[str, PaymentProvider]
     wallet_adjustments: WalletAdjustments
+    refund_requests: RefundRequests
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -111,6 +113,7 @@ def build_container(
         ),
         providers=providers,
         wallet_adjustments=WalletAdjustments(database, the_clock, settings.shop),
+        refund_requests=RefundRequests(database, the_clock, settings.shop, settings.payments),
     )
 
 

@@ -18,6 +18,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tgshop.domain.catalog import ProductKind
+from tgshop.domain.refunds import DEFAULT_WINDOW_DAYS, parse_windows
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/tgshop.db"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 # Secrets that ship in docs or examples: a deployment that still uses one is not secret.
@@ -273,7 +276,7 @@ class PaymentsSettings(BaseSettings):
 
     mode: Literal["test", "live"] = Field(
         default="test",
-        description="recorded on every payment; staff switch it at runtime per gateway",
+        description="recorded on every payment, so test money is never mistaken for real money",
     )
     stars_enabled: bool = Field(default=True, description="offer payment in Telegram Stars")
     stars_rate: Decimal | None = Field(
@@ -349,6 +352,22 @@ class PaymentsSettings(BaseSettings):
             "its provider (the webhook that never came)"
         ),
     )
+
+    refund_windows: Annotated[dict[ProductKind, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_WINDOW_DAYS),
+        description=(
+            "days after payment a customer may ask for a refund, per product kind, e.g. "
+            "physical=14,service=7,subscription=3,digital=0 (0 = not on request; kinds not "
+            "named keep these defaults)"
+        ),
+    )
+
+    @field_validator("refund_windows", mode="before")
+    @classmethod
+    def _windows(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_windows(value)
+        return value
 
     @field_validator("cryptobot_assets", "yookassa_allowed_ips", "topup_amounts", mode="before")
     @classmethod

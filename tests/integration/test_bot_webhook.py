@@ -113,9 +113,11 @@ async def test_start_menu_help_and_language(
             "help",
             "language",
             "balance",
+            "refund",
             "cancel",
         ]
         assert commands[("default", "ru")][0]["description"] == "Главное меню"
+        assert commands[("default", "ru")][4]["description"] == "Вернуть деньги за заказ"
         assert commands[("default", "")][1]["description"] == "How this shop works"
 
 

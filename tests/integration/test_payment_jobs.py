@@ -109,6 +109,23 @@ async def test_card_money_that_cannot_go_back_through_telegram_goes_to_the_balan
     assert any("<b>5.00 USD</b> has been refunded to your balance" in t for t in texts), texts
 
 
+async def test_part_of_a_stars_payment_goes_to_the_balance_at_its_own_worth(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    clock: FrozenClock,
+    telegram: RecordingTelegram,
+) -> None:
+    settings = make_settings(payments={"late_money": "refund"})
+    container, user, _ = await _late_stars_payment(settings, db, clock, telegram)
+    async with db.transaction() as session:  # staff halved it: Stars refund whole payments
+        await session.execute(update(Refund).values(amount=20, value_amount=1250))
+    await make_worker(container).drain()
+    assert telegram.star_refunds == []
+    assert (await container.payments.balance(user.id)).amount == 1250
+    texts = [m.text for m in telegram.sent if m.chat_id == user.telegram_id]
+    assert any("<b>12.50 USD</b> has been refunded to your balance" in t for t in texts), texts
+
+
 async def test_a_refund_that_cannot_be_sent_is_dead_lettered_with_the_reason(
     make_settings: Callable[..., Settings],
     db: Database,
@@ -117,8 +134,8 @@ async def test_a_refund_that_cannot_be_sent_is_dead_lettered_with_the_reason(
 ) -> None:
     settings = make_settings(payments={"late_money": "refund"})
     container, _, _ = await _late_stars_payment(settings, db, clock, telegram)
-    async with db.transaction() as session:  # staff halved it: Stars refund whole payments
-        await session.execute(update(Refund).values(amount=20))
+    async with db.transaction() as session:  # a refund row someone rejected by hand
+        await session.execute(update(Refund).values(status="rejected"))
     await make_worker(container).drain()
     async with db.read() as session:
         dead = (
@@ -129,5 +146,5 @@ async def test_a_refund_that_cannot_be_sent_is_dead_lettered_with_the_reason(
             )
         ).one()
     assert dead.status == "dead"
-    assert "Telegram Stars refunds return a whole payment only" in (dead.last_error or "")
+    assert "is rejected, not approved" in (dead.last_error or "")
     assert telegram.star_refunds == []

@@ -23,6 +23,7 @@ S = OrderStatus
         (S.CONFIRMED, S.SHIPPED, Actor.STAFF),
         (S.SHIPPED, S.DELIVERED, Actor.STAFF),
         (S.CONFIRMED, S.CANCELLED, Actor.STAFF),
+        (S.CONFIRMED, S.CANCELLED, Actor.SYSTEM),  # refunded in full before shipping
     ],
 )
 def test_legal_transitions(source: S, target: S, actor: Actor) -> None:

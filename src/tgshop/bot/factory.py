@@ -31,7 +31,9 @@ from tgshop.bot.routers.flow import flow_router
 from tgshop.bot.routers.membership import membership_router
 from tgshop.bot.routers.my_orders import my_orders_router
 from tgshop.bot.routers.payment import payment_router
+from tgshop.bot.routers.refund_request import refund_request_router
 from tgshop.bot.routers.staff import staff_router
+from tgshop.bot.routers.staff_refunds import staff_refunds_router
 from tgshop.bot.routers.start import start_router
 from tgshop.bot.throttling import build_throttle
 from tgshop.config import TelegramSettings
@@ -135,11 +137,14 @@ def build_dispatcher(container: Container) -> Dispatcher:
     # Staff first: its handlers are narrow (staff buttons, /admin for staff, a staff member
     # answering "tracking number?"), and that answer must not be taken for a menu choice.
     dispatcher.include_router(staff_router(container))
+    dispatcher.include_router(staff_refunds_router(container))
     dispatcher.include_router(start_router(container))
     dispatcher.include_router(catalog_router(container))
     dispatcher.include_router(cart_router(container))
     dispatcher.include_router(my_orders_router(container))
     dispatcher.include_router(checkout_router(container))
+    # After the menus: a menu button pressed while asked for a reason is that button.
+    dispatcher.include_router(refund_request_router(container))
     dispatcher.include_router(fallback_router(container))  # keep last of the message routers
     dispatcher.include_router(membership_router(container.users))
     dispatcher.include_router(
@@ -148,7 +153,7 @@ def build_dispatcher(container: Container) -> Dispatcher:
     return dispatcher
 
 
-COMMANDS = ("start", "help", "language", "balance", "cancel")
+COMMANDS = ("start", "help", "language", "balance", "refund", "cancel")
 
 
 async def register_commands(bot: Bot, translator: Translator) -> None:

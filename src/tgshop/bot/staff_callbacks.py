@@ -38,3 +38,11 @@ class MaintenanceSwitch(CallbackData, prefix="mnt"):
 
 class AdminRefresh(CallbackData, prefix="adm"):
     """Redraw the /admin screen with fresh figures."""
+
+
+class RefundDecision(CallbackData, prefix="rf"):
+    """Decide refund ``refund_id``: ``all`` approves what was asked, ``part`` asks the staff
+    member for an amount, ``no`` asks them for the reason to tell the customer."""
+
+    refund_id: int
+    action: str

@@ -15,7 +15,8 @@ Rules:
 - ``cancelled`` and ``expired`` release the reserved stock; ``delivered``, ``cancelled`` and
   ``expired`` are final;
 - an order that has been paid is not simply cancelled: the money has to go back first
-  (a refund), so cancelling a paid order is refused.
+  (a refund), so cancelling a paid order is refused; once it is refunded in full before
+  shipping, the system cancels it and its stock goes back on sale.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ _ALLOWED: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.AWAITING_PAYMENT, S.EXPIRED): frozenset({Actor.SYSTEM}),
     (S.CONFIRMED, S.SHIPPED): frozenset({Actor.STAFF}),
     (S.CONFIRMED, S.DELIVERED): frozenset({Actor.STAFF, Actor.SYSTEM}),
-    (S.CONFIRMED, S.CANCELLED): frozenset({Actor.STAFF}),
+    # The system cancels a confirmed order once it is refunded in full (services/refunds.py).
+    (S.CONFIRMED, S.CANCELLED): frozenset({Actor.STAFF, Actor.SYSTEM}),
     (S.SHIPPED, S.DELIVERED): frozenset({Actor.STAFF, Actor.SYSTEM}),
 }
 

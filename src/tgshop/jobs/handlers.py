@@ -20,6 +20,7 @@ from tgshop.jobs.notify import (
     notify_manager_order_status,
 )
 from tgshop.jobs.payment_jobs import notify_late_payment, notify_payment_failed, refund_payment
+from tgshop.jobs.refund_jobs import notify_customer_refund, notify_manager_refund
 from tgshop.services.orders import (
     NOTIFY_CUSTOMER_STATUS,
     NOTIFY_MANAGER_NEW_ORDER,
@@ -28,6 +29,11 @@ from tgshop.services.orders import (
 from tgshop.services.payments import NOTIFY_LATE_PAYMENT, REFUND_PAYMENT
 from tgshop.services.ports import Clock, PaymentProvider, TelegramClient
 from tgshop.services.provider_payments import NOTIFY_PAYMENT_FAILED
+from tgshop.services.refund_requests import (
+    NOTIFY_CUSTOMER_REFUND,
+    NOTIFY_MANAGER_REFUND,
+    RefundRequests,
+)
 from tgshop.services.refunds import RefundService
 
 
@@ -84,9 +90,20 @@ def default_handlers(
     async def refund(job: Job) -> None:
         await refund_payment(deps, refunds, job)
 
+    settings = container.settings
+    requests = RefundRequests(container.db, container.clock, settings.shop, settings.payments)
+
+    async def manager_refund(job: Job) -> None:
+        await notify_manager_refund(deps, requests, job)
+
+    async def customer_refund(job: Job) -> None:
+        await notify_customer_refund(deps, requests, job)
+
     return {
         NOTIFY_LATE_PAYMENT: late_payment,
         REFUND_PAYMENT: refund,
+        NOTIFY_MANAGER_REFUND: manager_refund,
+        NOTIFY_CUSTOMER_REFUND: customer_refund,
         NOTIFY_PAYMENT_FAILED: payment_failed,
         NOTIFY_MANAGER_NEW_ORDER: manager_new_order,
         NOTIFY_CUSTOMER_STATUS: customer_order_status,

@@ -85,7 +85,12 @@ def _payload_str(job: Job, key: str) -> str:
 
 
 def customer_locale(user: User) -> str:
-    language = (user.language_code or "").replace("-", "_").split("_", 1)[0].lower()
+    return locale_of(user.language_code)
+
+
+def locale_of(language_code: str | None) -> str:
+    """The catalog a customer with this Telegram language reads."""
+    language = (language_code or "").replace("-", "_").split("_", 1)[0].lower()
     return language if language in CUSTOMER_LOCALES else DEFAULT_LOCALE
 
 

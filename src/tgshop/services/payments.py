@@ -830,6 +830,7 @@ class PaymentService:
                 payment_id=payment.id,
                 amount=payment.amount,
                 currency=payment.currency,
+                value_amount=payment.value_amount,
                 status="approved",
                 reason=reason,
                 note="automatic: money the order could not take",

@@ -6,12 +6,17 @@ Rules:
 - Telegram Stars go back through refundStarPayment (a whole payment only); YooKassa
   through its refunds API, with ``refund:<id>`` as the idempotency key, in part or in full;
 - where the money cannot go back the way it came (CryptoBot, cards through Telegram
-  Payments, which have no refund API, the wallet itself, a manual payment), it goes to the
-  customer's balance: the ledger moves its worth in the shop currency from revenue (the
-  payment had paid an order) or from the gateway's account (it never went to an order),
-  under the unique reference ``refund:<id>``, so it is credited once;
+  Payments, which have no refund API, the wallet itself, a manual payment, part of a Stars
+  payment), it goes to the customer's balance: the ledger moves the refund's worth in the
+  shop currency from revenue (the payment had paid an order) or from the gateway's account
+  (it never went to an order), under the unique reference ``refund:<id>``, so it is
+  credited once;
 - a provider that is still processing the refund leaves it ``processing``: the job asks
-  again later with the same key and finishes it when the provider says done.
+  again later with the same key and finishes it when the provider says done;
+- when the refund of a payment that paid an order succeeds, the order's payment status
+  follows in the same transaction (``partially_refunded``, or ``refunded`` once refunds
+  reach its total); an order refunded in full that was not shipped yet is cancelled and its
+  stock goes back on sale (goods already sent are the customer's to return by hand).
 """
 
 from __future__ import annotations
@@ -19,21 +24,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from tgshop.db.engine import Database
-from tgshop.db.models import Payment, Refund, User
+from tgshop.db.models import Order, Payment, Refund, User
 from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.domain.ledger import REVENUE, LedgerKind, external, transfer, wallet
 from tgshop.domain.money import Money
+from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, plan_transition
 from tgshop.domain.payments import Gateway, PaymentState
+from tgshop.domain.refunds import RefundState, goes_to_balance, payment_status_after
 from tgshop.services import ledger
+from tgshop.services.orders import write_transition
 from tgshop.services.ports import Clock, PaymentProvider, ProviderError, TelegramClient
-
-# Where money goes back through the gateway it came from; every other gateway refunds to
-# the customer's balance.
-_BACK_THROUGH_GATEWAY = frozenset({Gateway.STARS.value, Gateway.YOOKASSA.value})
 
 
 class RefundStillProcessing(ProviderError):
@@ -90,68 +95,124 @@ class RefundService:
             status, amount = refund.status, Money(refund.amount, refund.currency)
             gateway, charge_id = payment.gateway, payment.provider_charge_id
             provider_id, provider_refund_id = payment.provider_payment_id, refund.provider_refund_id
-            paid_order = payment.outcome is None and payment.order_id is not None
+            # The order this payment paid (money that arrived too late paid none).
+            paid_order = payment.order_id if payment.outcome is None else None
             paid = Money(payment.amount, payment.currency)
-            value = Money(payment.value_amount, payment.value_currency)
+            worth = Money(refund.value_amount, payment.value_currency)
             payment_id, payment_status = payment.id, payment.status
-        to_balance = gateway not in _BACK_THROUGH_GATEWAY
-        shown = _share(value, amount, paid) if to_balance else amount
+        to_balance = goes_to_balance(gateway, amount == paid)
+        shown = worth if to_balance else amount
         sent = SentRefund(refund_id, shown, to_balance, telegram_id, locale)
-        if status == "succeeded":
+        if status == RefundState.SUCCEEDED.value:
             return SentRefund(refund_id, shown, to_balance, telegram_id, locale, already=True)
-        if status not in ("approved", "processing"):
+        if status not in (RefundState.APPROVED.value, RefundState.PROCESSING.value):
             raise CannotRefund(f"refund {refund_id} is {status}, not approved")
         if payment_status != PaymentState.SUCCEEDED.value:
             raise CannotRefund(f"payment {payment_id} received no money to refund")
         if amount.currency != paid.currency or not 0 < amount.amount <= paid.amount:
             raise CannotRefund(f"refund {refund_id} asks {amount}, the payment was {paid}")
-        now = self._clock.now()
-        if gateway == Gateway.STARS.value:
-            if self._telegram is None:
-                raise CannotRefund("TGSHOP_BOT_TOKEN is not set: Stars cannot be refunded")
-            if charge_id is None or amount != paid:
-                raise CannotRefund("Telegram Stars refunds return a whole payment only")
-            await self._telegram.refund_star_payment(telegram_id, charge_id)
-            provider_refund_id = charge_id
-        elif gateway == Gateway.YOOKASSA.value:
-            provider = self._providers.get(gateway)
-            if provider is None or provider_id is None:
-                raise CannotRefund("YooKassa is not set up here any more: refund it by hand")
-            done = await provider.refund(
-                provider_id, amount.amount, amount.currency, f"refund:{refund_id}"
-            )
-            provider_refund_id = done.provider_refund_id
-            if not done.done:
-                await self._set(refund_id, "processing", provider_refund_id)
-                raise RefundStillProcessing(f"YooKassa is processing refund {provider_refund_id}")
-        else:
+        order_id = paid_order
+        if to_balance:
             async with self._db.transaction() as session:
                 await ledger.post(
                     session,
                     kind=LedgerKind.REFUND,
                     reference=f"refund:{refund_id}",
                     postings=transfer(
-                        REVENUE if paid_order else external(gateway),
+                        REVENUE if order_id else external(gateway),
                         wallet(user_id),
-                        shown.amount,
-                        shown.currency,
+                        worth.amount,
+                        worth.currency,
                     ),
-                    now=now,
+                    now=self._clock.now(),
                 )
-                await self._set(refund_id, "succeeded", None, session=session)
+                await self._finish(session, refund_id, None, order_id)
             return sent
-        await self._set(refund_id, "succeeded", provider_refund_id)
+        if gateway == Gateway.STARS.value:
+            if self._telegram is None:
+                raise CannotRefund("TGSHOP_BOT_TOKEN is not set: Stars cannot be refunded")
+            if charge_id is None:
+                raise CannotRefund(f"payment {payment_id} has no Telegram charge id")
+            await self._telegram.refund_star_payment(telegram_id, charge_id)
+            provider_refund_id = charge_id
+        else:
+            provider = self._providers.get(gateway)
+            if provider is None or provider_id is None:
+                raise CannotRefund(f"{gateway} is not set up here any more: refund it by hand")
+            done = await provider.refund(
+                provider_id, amount.amount, amount.currency, f"refund:{refund_id}"
+            )
+            provider_refund_id = done.provider_refund_id
+            if not done.done:
+                await self._set(refund_id, RefundState.PROCESSING, provider_refund_id)
+                raise RefundStillProcessing(f"{gateway} is processing refund {provider_refund_id}")
+        async with self._db.transaction() as session:
+            await self._finish(session, refund_id, provider_refund_id, order_id)
         return sent
+
+    async def _finish(
+        self,
+        session: AsyncSession,
+        refund_id: int,
+        provider_refund_id: str | None,
+        order_id: int | None,
+    ) -> None:
+        """Mark the refund done and bring its order's payment status along (see module)."""
+        await self._set(refund_id, RefundState.SUCCEEDED, provider_refund_id, session=session)
+        if order_id is None:
+            return
+        order = (
+            await session.execute(
+                select(Order)
+                .options(selectinload(Order.items))
+                .where(Order.id == order_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+        refunded = await session.scalar(
+            select(func.coalesce(func.sum(Refund.value_amount), 0)).where(
+                Refund.order_id == order_id,
+                Refund.status == RefundState.SUCCEEDED.value,
+                Refund.payment_id.in_(
+                    select(Payment.id).where(
+                        Payment.order_id == order_id, Payment.outcome.is_(None)
+                    )
+                ),
+            )
+        )
+        target = payment_status_after(order.total_amount, int(refunded or 0))
+        now = self._clock.now()
+        if target is PaymentStatus.REFUNDED and order.status == OrderStatus.CONFIRMED.value:
+            transition = plan_transition(
+                OrderStatus.CONFIRMED, OrderStatus.CANCELLED, Actor.SYSTEM, target
+            )
+            await write_transition(
+                session,
+                order.id,
+                transition,
+                None,
+                "refunded in full before it was shipped",
+                now,
+                payment_status=target,
+                items=order.items,
+            )
+            return
+        await session.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(payment_status=target.value, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
     async def _set(
         self,
         refund_id: int,
-        status: str,
+        status: RefundState,
         provider_refund_id: str | None,
         *,
         session: AsyncSession | None = None,
     ) -> None:
-        values: dict[str, object] = {"status": status, "updated_at": self._clock.now()}
+        values: dict[str, object] = {"status": status.value, "updated_at": self._clock.now()}
         if provider_refund_id is not None:
             values["provider_refund_id"] = provider_refund_id
         statement = (
@@ -165,13 +226,3 @@ class RefundService:
             return
         async with self._db.transaction() as own:
             await own.execute(statement)
-
-
-def _share(value: Money, part: Money, whole: Money) -> Money:
-    """What ``part`` of a payment of ``whole`` is worth, given the whole is worth ``value``
-    (rounded half up: a customer is never shorted by rounding down)."""
-    if part == whole:
-        return value
-    return Money(
-        (value.amount * part.amount * 2 + whole.amount) // (whole.amount * 2), value.currency
-    )

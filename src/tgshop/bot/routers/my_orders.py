@@ -13,6 +13,7 @@ from tgshop.bot.catalog_texts import e
 from tgshop.bot.checkout_texts import label, order_line, order_text
 from tgshop.bot.keyboards import labels_everywhere
 from tgshop.bot.routers.payment import payment_choice
+from tgshop.bot.routers.refund_request import OrderRefund
 from tgshop.bot.screens import answer_text, show_text
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, NotFound
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, allowed_targets
@@ -70,6 +71,10 @@ def _detail_markup(
     if payable and order.payment_status is PaymentStatus.UNPAID:
         choice = payment_choice(t, order, None, methods)
         rows.extend(choice.inline_keyboard if choice is not None else [])
+    if order.payment_status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED):
+        rows.append(
+            [_button(t.gettext("bot.orders.refund_button"), OrderRefund(order_id=order.id))]
+        )
     if OrderStatus.CANCELLED in allowed_targets(order.status, Actor.CUSTOMER):
         rows.append(
             [

@@ -19,7 +19,6 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-import structlog
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
@@ -34,6 +33,7 @@ from tgshop.bot.staff_callbacks import (
     StaffOrderAction,
     StaffOrderShow,
 )
+from tgshop.bot.staff_presses import mention, redraw_card, staff_card
 from tgshop.bot.staff_texts import admin_screen
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, InvalidRequest, NotFound
 from tgshop.domain.money import Money
@@ -56,8 +56,6 @@ from tgshop.services.users import UserView
 
 if TYPE_CHECKING:
     from tgshop.app import Container
-
-log = structlog.get_logger("tgshop.bot.staff")
 
 
 class ShipOrder(StatesGroup):
@@ -89,17 +87,8 @@ def staff_router(container: Container) -> Router:
     async def draw(
         bot: Bot, chat_id: int, message_id: int, card: OrderCard, buttons: InlineButtons
     ) -> None:
-        markup = inline_keyboard(buttons) or InlineKeyboardMarkup(inline_keyboard=[])
-        try:
-            await bot.edit_message_text(
-                text=format_new_order(card, card_t),
-                chat_id=chat_id,
-                message_id=message_id,
-                reply_markup=markup,
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" not in exc.message:  # someone redrew it already: fine
-                log.warning("staff.card_not_redrawn", order_id=card.id, error=exc.message)
+        text = format_new_order(card, card_t)
+        await redraw_card(bot, (chat_id, message_id), text, buttons, order_id=card.id)
 
     async def redraw(bot: Bot, chat_id: int, message_id: int, order_id: int) -> OrderCard | None:
         try:
@@ -128,14 +117,10 @@ def staff_router(container: Container) -> Router:
         t: Translations,
         state: FSMContext,
     ) -> None:
-        if not await staff.is_staff(query.from_user.id):
-            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+        where = await staff_card(query, staff, t)
+        if where is None:
             return
-        message = query.message
-        if message is None:  # an inline-mode message: our cards are never those
-            await query.answer(t.gettext("staff.alert.outdated"), show_alert=True)
-            return
-        chat_id, message_id = message.chat.id, message.message_id
+        chat_id, message_id = where
         try:
             card = await staff.order_card(callback_data.order_id)
         except NotFound:
@@ -173,15 +158,10 @@ def staff_router(container: Container) -> Router:
     async def show_order(
         query: CallbackQuery, callback_data: StaffOrderShow, bot: Bot, t: Translations
     ) -> None:
-        if not await staff.is_staff(query.from_user.id):
-            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+        where = await staff_card(query, staff, t)
+        if where is None:
             return
-        if query.message is None:
-            await query.answer(t.gettext("staff.alert.outdated"), show_alert=True)
-            return
-        shown = await redraw(
-            bot, query.message.chat.id, query.message.message_id, callback_data.order_id
-        )
+        shown = await redraw(bot, *where, callback_data.order_id)
         if shown is None:
             await query.answer(t.gettext("staff.alert.not_found"), show_alert=True)
         else:
@@ -209,13 +189,10 @@ def staff_router(container: Container) -> Router:
                 "card_message_id": message_id,
             }
         )
-        mention = (
-            f'<a href="tg://user?id={query.from_user.id}">'
-            f"{escape(customer.display_name, quote=False)}</a>"
-        )
+        who = mention(query.from_user.id, customer.display_name)
         await bot.send_message(
             chat_id,
-            t.gettext("staff.ship.prompt", mention=mention, number=escape(card.number)),
+            t.gettext("staff.ship.prompt", mention=who, number=escape(card.number)),
             reply_markup=_tracking_reply(t),
         )
         await query.answer(t.gettext("staff.alert.send_tracking"))

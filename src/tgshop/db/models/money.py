@@ -62,9 +62,12 @@ class Payment(IdMixin, TimestampMixin, Base):
 
 
 class Refund(IdMixin, TimestampMixin, Base):
+    """Money going back to a customer: asked for, decided by staff, then sent."""
+
     __tablename__ = "refunds"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("value_amount > 0", name="value_positive"),
         CheckConstraint(
             "status IN ('requested','approved','rejected','processing','succeeded','failed')",
             name="status",
@@ -78,8 +81,12 @@ class Refund(IdMixin, TimestampMixin, Base):
     payment_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("payments.id", ondelete="RESTRICT"), index=True
     )
+    # In the payment's currency (what goes back through its gateway) ...
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    # ... and its worth in the shop currency: what a balance is credited, what counts
+    # against the order's total.
+    value_amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
     requested_by: Mapped[int | None] = mapped_column(
