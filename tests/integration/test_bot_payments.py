@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 
 from tests.integration.test_bot_checkout import _customer_with_cart
 from tests.integration.test_bot_webhook import bot_settings, shop
-from tests.support.factories import make_product
+from tests.support.factories import give_balance, make_product
 from tests.support.fakes import FrozenClock
 from tests.support.sandbox import RunningSandbox
+from tests.support.workers import run_jobs, worker_side
 from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, OutboxJob, Payment, User, Variant
-from tgshop.domain.ledger import LedgerKind, transfer, wallet
 from tgshop.jobs.telegram_client import AiogramTelegramClient
 from tgshop.sandbox.client import buttons
 from tgshop.services import ledger
@@ -39,6 +39,19 @@ async def _guide(db: Database, *, stars: int | None = 30, price: int = 900, stoc
                 update(Variant).where(Variant.id == guide.variants[0].id).values(stars_price=stars)
             )
     return guide
+
+
+def _providers_at(sandbox: RunningSandbox) -> dict[str, object]:
+    """CryptoBot and YooKassa played by the sandbox; no Stars."""
+    return {
+        "stars_enabled": False,
+        "cryptobot_token": "777:CryptoSandbox",
+        "cryptobot_url": f"{sandbox.url}/cryptobot/api",
+        "yookassa_shop_id": "4242",
+        "yookassa_secret_key": "test_key",
+        "yookassa_url": f"{sandbox.url}/yookassa/v3",
+        "yookassa_return_url": "https://t.me/tgshop_test_bot",
+    }
 
 
 async def test_paying_an_order_in_telegram_stars(
@@ -117,17 +130,7 @@ async def test_paying_from_the_balance_and_paying_during_maintenance(
     clock = FrozenClock()
     async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db, clock=clock):
         cat = await _customer_with_cart(sandbox, db, "Cat", (guide.variants[0].id, 1))
-        async with db.transaction() as session:
-            user_id = (
-                await session.execute(select(User.id).where(User.telegram_id == cat.id))
-            ).scalar_one()
-            await ledger.post(
-                session,
-                kind=LedgerKind.ADJUSTMENT,
-                reference="test:gift",
-                postings=transfer("shop:expense", wallet(user_id), 1000, "USD"),
-                now=clock.now(),
-            )
+        await give_balance(db, cat.id, 1000, telegram_id=True)
         await cat.tap("Cart")
         await cat.tap("✅ Checkout")
         placed = await cat.tap("✅ Place order")
@@ -157,6 +160,9 @@ async def test_paying_from_the_balance_and_paying_during_maintenance(
         assert paid.result is not None and paid.result["status"] == "paid"
     async with db.read() as session:
         statuses = sorted((await session.execute(select(Order.payment_status, Order.status))).all())
+        user_id = (
+            await session.execute(select(User.id).where(User.telegram_id == cat.id))
+        ).scalar_one()
         balance = await ledger.wallet_balance(session, user_id, "USD")
     assert statuses == [("paid", "confirmed"), ("paid", "confirmed")]
     assert balance == 100
@@ -204,15 +210,7 @@ async def test_paying_at_yookassa_and_cryptobot_from_the_chat(
         make_settings,
         sandbox,
         db_url,
-        payments={
-            "stars_enabled": False,
-            "cryptobot_token": "777:CryptoSandbox",
-            "cryptobot_url": f"{sandbox.url}/cryptobot/api",
-            "yookassa_shop_id": "4242",
-            "yookassa_secret_key": "test_key",
-            "yookassa_url": f"{sandbox.url}/yookassa/v3",
-            "yookassa_return_url": "https://t.me/tgshop_test_bot",
-        },
+        payments=_providers_at(sandbox),
     )
     maria = await sandbox.client.user("Maria", username="maria", language_code="ru")
     settings = dataclasses.replace(
@@ -328,3 +326,96 @@ async def test_topping_up_the_balance_in_stars_and_by_card(
         ("topup", "stars", 500, 1000),
         ("topup", "telegram", 500, 500),
     ]
+
+
+async def test_topping_up_at_yookassa_and_cryptobot(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    settings = bot_settings(
+        make_settings,
+        sandbox,
+        db_url,
+        payments=_providers_at(sandbox),
+    )
+    clock = FrozenClock()
+    async with (
+        worker_side(settings, db, clock) as worker,
+        shop(sandbox, settings, db, clock=clock) as url,
+    ):
+        sandbox.sandbox.add_crypto_app("777:CryptoSandbox", f"{url}/payments/cryptobot/webhook")
+        sandbox.sandbox.add_yookassa_shop("4242", "test_key", f"{url}/payments/yookassa/webhook")
+        gil = await sandbox.client.user("Gil")
+        await gil.send("/start")
+        await gil.send("/balance")
+        choice = await gil.tap("➕ Top up 25.00 USD")
+        assert buttons(choice.last) == [
+            "💳 Pay by card or wallet (YooKassa)",
+            "🪙 Pay in crypto (CryptoBot)",
+        ]
+        page = await gil.tap("💳 Pay by card or wallet (YooKassa)")
+        assert "Top up your balance by 25.00 USD on the YooKassa page" in page.text
+        url_ = page.last["reply_markup"]["inline_keyboard"][0][0]["url"]
+        # A double tap gives the same page, so one top-up can be paid only once.
+        again = await gil.tap("💳 Pay by card or wallet (YooKassa)")
+        assert again.last["reply_markup"]["inline_keyboard"][0][0]["url"] == url_
+        paid = await sandbox.client.yookassa_succeed(url_.rsplit("/", 1)[-1])
+        assert paid["webhook"]["status"] == 200
+        await run_jobs(worker)
+        told = [m.get("text") or "" for m in await gil.history()]
+        assert "👛 25.00 USD has arrived: your balance is now 25.00 USD." in told
+
+        await gil.send("/balance")
+        await gil.tap("➕ Top up 5.00 USD")
+        crypto = await gil.tap("🪙 Pay in crypto (CryptoBot)")
+        assert "Top up your balance by 5.00 USD in CryptoBot" in crypto.text
+        invoice = (await sandbox.client.crypto_invoices())[0]
+        assert (invoice["amount"], invoice["fiat"]) == ("5", "USD")
+        late = await sandbox.client.crypto_pay(invoice["invoice_id"])
+        assert late["webhook"]["status"] == 200
+
+        await run_jobs(worker)
+        texts = [m.get("text") or "" for m in await gil.history()]
+        assert "👛 5.00 USD has arrived: your balance is now 30.00 USD." in texts
+        assert "Your balance: 30.00 USD" in (await gil.send("/balance")).text
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(Payment.purpose, Payment.gateway, Payment.status, Payment.amount).order_by(
+                    Payment.id
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("topup", "yookassa", "succeeded", 2500),
+        ("topup", "cryptobot", "succeeded", 500),
+    ]
+
+
+async def test_paying_part_from_the_balance_and_the_rest_in_stars(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    guide = await _guide(db)  # 9.00 USD or 30 Stars
+    async with shop(sandbox, bot_settings(make_settings, sandbox, db_url), db):
+        dan = await _customer_with_cart(sandbox, db, "Dan", (guide.variants[0].id, 1))
+        await give_balance(db, dan.id, 500, telegram_id=True)
+        await dan.tap("Cart")
+        await dan.tap("✅ Checkout")
+        placed = await dan.tap("✅ Place order")
+        assert buttons(placed.last) == [
+            "⭐ Pay with Telegram Stars",
+            "👛 Use my balance (5.00 USD) and pay the rest",
+        ]
+        rest = await dan.tap("👛 Use my balance (5.00 USD) and pay the rest")
+        assert "Your balance pays 5.00 USD. How would you like to pay the remaining 4.00 USD?" in (
+            rest.text
+        )
+        invoice = (await dan.tap("⭐ Pay with Telegram Stars")).last
+        assert invoice is not None
+        assert invoice["invoice"]["total_amount"] == 14  # 4.00 of 9.00 is 4/9 of 30, rounded up
+        assert "the rest after 5.00 USD from your balance" in invoice["invoice"]["description"]
+        paid = await dan.pay()
+        assert "Payment of 14 XTR received for order A00001" in paid.text
+        assert "Your balance: 0.00 USD" in (await dan.send("/balance")).text
+    async with db.read() as session:
+        order = (await session.execute(select(Order.status, Order.payment_status))).one()
+    assert tuple(order) == ("confirmed", "paid")

@@ -18,13 +18,11 @@ from tests.integration.test_bot_webhook import bot_settings, shop
 from tests.support.factories import stock_of
 from tests.support.fakes import FrozenClock
 from tests.support.sandbox import RunningSandbox
-from tgshop.app import build_container
-from tgshop.config import Settings, WorkerSettings
+from tests.support.workers import run_jobs, worker_side
+from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.db.models import Order, Refund
 from tgshop.domain.catalog import ProductKind
-from tgshop.jobs.handlers import default_handlers
-from tgshop.jobs.worker import Worker
 from tgshop.sandbox.client import buttons
 
 pytestmark = pytest.mark.timeout(120)
@@ -166,48 +164,36 @@ async def test_a_stars_order_refunded_in_full_goes_back_in_stars(
         ),
     )
     clock = FrozenClock()
-    container = build_container(settings, db=db, clock=clock)
-    worker = Worker(
-        db,
-        default_handlers(container),
-        WorkerSettings(poll_interval=0.02, max_attempts=3, shutdown_grace=1),
-        clock,
-        jitter=lambda: 0.0,
-    )
-    try:
-        async with shop(sandbox, settings, db, clock=clock):
-            ann = await _customer_with_cart(sandbox, db, "Ann", (guide.variants[0].id, 1))
-            await ann.tap("Cart")
-            await ann.tap("✅ Checkout")
-            await ann.tap("✅ Place order")
-            await ann.tap("⭐ Pay with Telegram Stars")
-            await ann.pay()
-            async with db.read() as session:
-                number = (await session.execute(select(Order.number))).scalar_one()
-            await ann.send(f"/refund {number}")
-            sent = await ann.send("wrong file")
-            assert f"• {number}: 9.00 USD" in sent.text
-            while await worker.drain():
-                pass
-            card = next(
-                m
-                for m in (await sandbox.client.chat(group["id"]))["messages"]
-                if "Refund request" in (m.get("text") or "")
-            )
-            assert "paid with Telegram Stars" in card["text"]
-            await maria.tap("✅ Refund 9.00 USD", chat_id=group["id"])
-            while await worker.drain():
-                pass
-            history = await ann.history()
-            refunded = [m for m in history if m.get("refunded_payment")]
-            assert [m["refunded_payment"]["total_amount"] for m in refunded] == [30]
-            texts = [m.get("text") or "" for m in history]
-            assert any("9.00 USD goes back the way you paid" in t for t in texts), texts
-            assert any("30 XTR has been refunded to you" in t for t in texts), texts
-    finally:
-        close = getattr(container.telegram, "close", None)
-        if close is not None:
-            await close()
+    async with (
+        worker_side(settings, db, clock) as worker,
+        shop(sandbox, settings, db, clock=clock),
+    ):
+        ann = await _customer_with_cart(sandbox, db, "Ann", (guide.variants[0].id, 1))
+        await ann.tap("Cart")
+        await ann.tap("✅ Checkout")
+        await ann.tap("✅ Place order")
+        await ann.tap("⭐ Pay with Telegram Stars")
+        await ann.pay()
+        async with db.read() as session:
+            number = (await session.execute(select(Order.number))).scalar_one()
+        await ann.send(f"/refund {number}")
+        sent = await ann.send("wrong file")
+        assert f"• {number}: 9.00 USD" in sent.text
+        await run_jobs(worker)
+        card = next(
+            m
+            for m in (await sandbox.client.chat(group["id"]))["messages"]
+            if "Refund request" in (m.get("text") or "")
+        )
+        assert "paid with Telegram Stars" in card["text"]
+        await maria.tap("✅ Refund 9.00 USD", chat_id=group["id"])
+        await run_jobs(worker)
+        history = await ann.history()
+        refunded = [m for m in history if m.get("refunded_payment")]
+        assert [m["refunded_payment"]["total_amount"] for m in refunded] == [30]
+        texts = [m.get("text") or "" for m in history]
+        assert any("9.00 USD goes back the way you paid" in t for t in texts), texts
+        assert any("30 XTR has been refunded to you" in t for t in texts), texts
     async with db.read() as session:
         row = (await session.execute(select(Order.status, Order.payment_status))).one()
         refund = (await session.execute(select(Refund.status, Refund.amount))).one()

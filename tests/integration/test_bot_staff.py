@@ -21,13 +21,13 @@ from tests.integration.test_bot_webhook import bot_settings, shop
 from tests.support.factories import make_product
 from tests.support.fakes import FrozenClock
 from tests.support.sandbox import RunningSandbox
+from tests.support.workers import quick_worker
+from tests.support.workers import run_jobs as run_all
 from tgshop.app import Container, build_container
-from tgshop.config import Settings, WorkerSettings
+from tgshop.config import Settings
 from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, OrderEvent, Setting, User
 from tgshop.domain.orders import Actor, OrderStatus
-from tgshop.jobs.handlers import default_handlers
-from tgshop.jobs.worker import Worker
 from tgshop.sandbox.client import SandboxUser, buttons
 from tgshop.services.orders import OrderLine, OrderView, PlaceOrderRequest
 
@@ -65,15 +65,7 @@ class World:
         )
 
     async def run_jobs(self) -> None:
-        worker = Worker(
-            self.container.db,
-            default_handlers(self.container),
-            WorkerSettings(poll_interval=0.02, max_attempts=3, shutdown_grace=1),
-            self.container.clock,
-            jitter=lambda: 0.0,
-        )
-        while await worker.drain():
-            pass
+        await run_all(quick_worker(self.container))
 
     async def group_messages(self) -> list[dict[str, Any]]:
         return list((await self.sandbox.client.chat(self.group_id))["messages"])

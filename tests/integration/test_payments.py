@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.support.factories import make_product, make_user
+from tests.support.factories import give_balance, make_product, make_user
 from tests.support.fakes import FrozenClock
 from tgshop.config import PaymentsSettings, ShopSettings
 from tgshop.db.engine import Database
@@ -264,3 +264,77 @@ async def test_a_top_up_invoice_is_asked_once_and_bounded(db: Database, clock: F
     assert await _wallet(db, user.id) == 1000
     assert (await payments.confirm(_report(first.payload, 500))).outcome is Outcome.DUPLICATE
     assert await _wallet(db, user.id) == 1000
+
+
+async def test_a_mixed_payment_takes_the_balance_part_only_when_the_rest_arrives(
+    db: Database, clock: FrozenClock
+) -> None:
+    orders, payments = _services(db, clock)
+    user, order = await _order(db, orders, stars=40)  # 50.00 USD, or 80 Stars
+    with pytest.raises(NotPayable) as empty:
+        await payments.stars_invoice(order.id, user.id, use_balance=True)
+    assert empty.value.reason == "no_balance"
+    await give_balance(db, user.id, 2000)
+
+    invoice = await payments.stars_invoice(order.id, user.id, use_balance=True)
+    assert invoice.amount == 48  # 30.00 of 50.00 is 3/5 of 80 Stars
+    assert str(invoice.from_balance) == "20.00 USD"
+    again = await payments.stars_invoice(order.id, user.id, use_balance=True)
+    assert again.payload == invoice.payload  # a double tap: one payment
+    plain = await payments.stars_invoice(order.id, user.id)
+    assert plain.payload != invoice.payload and plain.amount == 80
+    assert await _wallet(db, user.id) == 2000  # nothing debited while asking
+
+    assert await payments.pre_checkout(invoice.payload, user.telegram_id, "XTR", 48) is None
+    paid = await payments.confirm(_report(invoice.payload, 48, user=user.telegram_id))
+    assert paid.outcome is Outcome.PAID
+    assert await _wallet(db, user.id) == 0
+    view = await orders.get(order.id)
+    assert (view.status, view.payment_status) == (OrderStatus.CONFIRMED, PaymentStatus.PAID)
+    async with db.read() as session:
+        revenue = await session.scalar(
+            select(func.sum(LedgerEntry.amount)).where(LedgerEntry.account == REVENUE)
+        )
+        total = await session.scalar(select(func.sum(LedgerEntry.amount)))
+    assert (revenue, total) == (5000, 0)  # 20.00 from the balance + 30.00 in Stars
+    # The plain Stars invoice, paid too, is money received: credited, never dropped.
+    late = await payments.confirm(_report(plain.payload, 80, "stxn2", user.telegram_id))
+    assert late.outcome is Outcome.CREDITED
+
+
+async def test_a_mixed_payment_whose_balance_fell_meanwhile_is_kept_on_the_balance(
+    db: Database, clock: FrozenClock
+) -> None:
+    orders, payments = _services(db, clock)
+    user, order = await _order(db, orders, stars=None)  # 50.00 USD
+    await give_balance(db, user.id, 2000)
+    with pytest.raises(NotPayable) as no_card:
+        await payments.card_invoice(order.id, user.id, use_balance=True)
+    assert no_card.value.reason == "switched_off"
+    _, payments = _services(db, clock, card_provider_token="284685063:TEST:x")
+    invoice = await payments.card_invoice(order.id, user.id, use_balance=True)
+    assert (invoice.currency, invoice.amount) == ("USD", 3000)
+
+    # She spends the balance on something else before paying the rest by card.
+    cup = await make_product(db, "Cup", variants=[("one", 2500, 5)])
+    other = await orders.place_order(
+        PlaceOrderRequest(user_id=user.id, lines=[OrderLine(cup.variants[0].id, 1)])
+    )
+    await give_balance(db, user.id, 500)  # 25.00 now
+    await payments.pay_from_wallet(other.id, user.id)
+    assert await _wallet(db, user.id) == 0
+    refused = await payments.pre_checkout(invoice.payload, user.telegram_id, "USD", 3000)
+    assert refused is Refusal.BALANCE
+
+    # Telegram took the money anyway (a race past the pre-checkout): it is not lost.
+    report = ProviderReport(Gateway.TELEGRAM, invoice.payload, "tpc-1", 3000, "USD", None)
+    late = await payments.confirm(report)
+    assert late.outcome is Outcome.CREDITED
+    assert await _wallet(db, user.id) == 3000
+    assert (await orders.get(order.id)).payment_status is PaymentStatus.UNPAID
+    jobs = await _jobs(db, NOTIFY_LATE_PAYMENT)
+    assert jobs[-1]["reason"] == "balance"
+    await give_balance(db, user.id, 2000)  # 50.00 now: covers it all
+    with pytest.raises(NotPayable) as covers:
+        await payments.card_invoice(order.id, user.id, use_balance=True)
+    assert covers.value.reason == "balance_covers"

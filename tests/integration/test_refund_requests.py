@@ -11,16 +11,17 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support import databases
-from tests.support.factories import make_product, make_user, stock_of
-from tests.support.fakes import FrozenClock
+from tests.support.factories import give_balance, make_product, make_user, stock_of
+from tests.support.fakes import FrozenClock, RecordingTelegram
 from tgshop.config import PaymentsSettings, ShopSettings
 from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, LedgerEntry, Order, OutboxJob, Refund
 from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
+from tgshop.domain.payments import Gateway
 from tgshop.domain.refunds import Ineligible
 from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
 from tgshop.services.orders import OrderService
-from tgshop.services.payments import PaymentService
+from tgshop.services.payments import PaymentService, ProviderReport
 from tgshop.services.refund_requests import (
     NOTIFY_CUSTOMER_REFUND,
     NOTIFY_MANAGER_REFUND,
@@ -253,3 +254,33 @@ async def test_two_managers_deciding_at_once_decide_once(db: Database, db_url: s
         )
     assert len(decided) == 4
     assert jobs == decided.count("approved")
+
+
+async def test_a_mixed_stars_payment_comes_back_in_stars_and_to_the_balance(
+    db: Database, clock: FrozenClock, telegram: RecordingTelegram
+) -> None:
+    shop, ann, _, maria, teapot, _ = await _world(db, clock)
+    payments = PaymentService(db, clock, ShopSettings(), PaymentsSettings(stars_rate="2"))
+    await give_balance(db, ann.id, 1000)
+    order = await shop.orders.place_order(
+        PlaceOrderRequest(user_id=ann.id, lines=[OrderLine(teapot, 1)])
+    )  # 25.00: 10.00 from the balance, 15.00 in Stars at 2 a dollar
+    invoice = await payments.stars_invoice(order.id, ann.id, use_balance=True)
+    assert invoice.amount == 30
+    await payments.confirm(
+        ProviderReport(Gateway.STARS, invoice.payload, "stxn-mixed", 30, "XTR", ann.telegram_id)
+    )
+    assert (await payments.balance(ann.id)).amount == 0
+
+    asked = await shop.requests.request(ann.id, [order.number], "arrived broken")
+    assert str(asked[0].amount) == "25.00 USD"  # the whole order, both parts
+    await shop.requests.approve(asked[0].id, maria.id)
+    sent = await RefundService(db, clock, telegram, {}).send(asked[0].id)
+    assert telegram.star_refunds == [(ann.telegram_id, "stxn-mixed")]
+    assert not sent.to_balance and str(sent.amount) == "30 XTR"
+    assert str(sent.balance_part) == "10.00 USD"
+    assert (await payments.balance(ann.id)).amount == 1000
+    view = await shop.order(order.number)
+    assert (view.status, view.payment_status) == ("cancelled", "refunded")
+    async with db.read() as session:
+        assert await session.scalar(select(func.sum(LedgerEntry.amount))) == 0

@@ -8,10 +8,13 @@ import itertools
 from datetime import UTC, datetime
 
 from PIL import Image
+from sqlalchemy import select
 
 from tgshop.db.engine import Database
 from tgshop.db.models import Category, Media, Product, User, Variant
 from tgshop.domain.catalog import search_key
+from tgshop.domain.ledger import EXPENSE, LedgerKind, transfer, wallet
+from tgshop.services import ledger
 
 _seq = itertools.count(1)
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -144,3 +147,22 @@ async def make_images(db: Database, product_id: int, count: int) -> list[int]:
         session.add_all(rows)
         await session.flush()
         return [row.id for row in rows]
+
+
+async def give_balance(
+    db: Database, user_id: int, amount: int, currency: str = "USD", *, telegram_id: bool = False
+) -> None:
+    """Credit ``amount`` minor units to a customer's balance, as a staff adjustment would
+    (``user_id`` is their Telegram id when ``telegram_id``)."""
+    async with db.transaction() as session:
+        if telegram_id:
+            user_id = (
+                await session.execute(select(User.id).where(User.telegram_id == user_id))
+            ).scalar_one()
+        await ledger.post(
+            session,
+            kind=LedgerKind.ADJUSTMENT,
+            reference=f"test:gift:{next(_seq)}",
+            postings=transfer(EXPENSE, wallet(user_id), amount, currency),
+            now=NOW,
+        )

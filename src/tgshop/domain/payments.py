@@ -12,7 +12,8 @@ Rules:
   expect (see :class:`LateMoneyPolicy`);
 - the price in Telegram Stars is the variant's own Stars price when every line has one,
   otherwise the order total converted at the configured rate, always rounded up (a shop
-  never undercharges by rounding);
+  never undercharges by rounding); when the balance pays part of an order (a mixed
+  payment), Stars pay their share of the rest, rounded up too;
 - money that arrives for an order that can no longer take it (expired, cancelled, already
   paid) is still money received: it is credited to the customer's wallet or refunded, as
   configured, and the customer is told. It is never dropped.
@@ -122,3 +123,11 @@ def order_stars_price(
             "and no Stars rate is configured",
         )
     return stars_for(total, currency, stars_per_unit)
+
+
+def stars_share(stars: int, part: int, whole: int) -> int:
+    """The Stars for ``part`` of an amount ``whole`` that costs ``stars`` in all (a mixed
+    payment: what the balance leaves), rounded up, at least one Star."""
+    if not 0 < part <= whole:
+        raise InvalidRequest("the part must be more than zero and at most the whole")
+    return max(-(-stars * part // whole), 1)

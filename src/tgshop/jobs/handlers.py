@@ -19,14 +19,19 @@ from tgshop.jobs.notify import (
     notify_manager_new_order,
     notify_manager_order_status,
 )
-from tgshop.jobs.payment_jobs import notify_late_payment, notify_payment_failed, refund_payment
+from tgshop.jobs.payment_jobs import (
+    notify_late_payment,
+    notify_payment_failed,
+    notify_topped_up,
+    refund_payment,
+)
 from tgshop.jobs.refund_jobs import notify_customer_refund, notify_manager_refund
 from tgshop.services.orders import (
     NOTIFY_CUSTOMER_STATUS,
     NOTIFY_MANAGER_NEW_ORDER,
     NOTIFY_MANAGER_STATUS,
 )
-from tgshop.services.payments import NOTIFY_LATE_PAYMENT, REFUND_PAYMENT
+from tgshop.services.payments import NOTIFY_LATE_PAYMENT, NOTIFY_TOPPED_UP, REFUND_PAYMENT
 from tgshop.services.ports import Clock, PaymentProvider, TelegramClient
 from tgshop.services.provider_payments import NOTIFY_PAYMENT_FAILED
 from tgshop.services.refund_requests import (
@@ -85,6 +90,9 @@ def default_handlers(
     async def payment_failed(job: Job) -> None:
         await notify_payment_failed(deps, job)
 
+    async def topped_up(job: Job) -> None:
+        await notify_topped_up(deps, job)
+
     refunds = RefundService(container.db, container.clock, container.telegram, container.providers)
 
     async def refund(job: Job) -> None:
@@ -105,6 +113,7 @@ def default_handlers(
         NOTIFY_MANAGER_REFUND: manager_refund,
         NOTIFY_CUSTOMER_REFUND: customer_refund,
         NOTIFY_PAYMENT_FAILED: payment_failed,
+        NOTIFY_TOPPED_UP: topped_up,
         NOTIFY_MANAGER_NEW_ORDER: manager_new_order,
         NOTIFY_CUSTOMER_STATUS: customer_order_status,
         NOTIFY_MANAGER_STATUS: manager_order_status,

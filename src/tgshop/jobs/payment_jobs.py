@@ -26,6 +26,7 @@ from tgshop.jobs.notify import (
     _payload_str,
     customer_locale,
 )
+from tgshop.services.ledger import wallet_balance
 from tgshop.services.ports import ProviderError, TelegramSendError
 from tgshop.services.refunds import CannotRefund, RefundService
 
@@ -89,6 +90,25 @@ async def notify_late_payment(deps: NotifyDeps, job: Job) -> None:
     await _client(deps).send_message(payment.telegram_id, text, parse_mode="HTML")
 
 
+async def notify_topped_up(deps: NotifyDeps, job: Job) -> None:
+    """Job ``notify_topped_up`` — payload ``{"payment_id": int}``: a top-up paid at
+    CryptoBot or YooKassa came in; the customer hears the amount and their balance now."""
+    payment = await _payment_facts(deps, _payload_int(job, "payment_id"))
+    async with deps.db.read() as session:
+        user_id = await session.scalar(
+            select(Payment.user_id).where(Payment.id == _payload_int(job, "payment_id"))
+        )
+        assert user_id is not None  # _payment_facts found the payment
+        balance = await wallet_balance(session, user_id, payment.value.currency)
+    t = deps.translator.get(payment.locale)
+    text = t.gettext(
+        "notify.topup.done",
+        amount=_e(payment.value),
+        balance=_e(Money(balance, payment.value.currency)),
+    )
+    await _client(deps).send_message(payment.telegram_id, text, parse_mode="HTML")
+
+
 async def notify_payment_failed(deps: NotifyDeps, job: Job) -> None:
     """Job ``notify_payment_failed`` — payload ``{"payment_id", "reason"}``: a payment at a
     provider was declined or expired; nothing was charged. Said only while the order still
@@ -132,4 +152,6 @@ async def refund_payment(deps: NotifyDeps, refunds: RefundService, job: Job) -> 
     t = deps.translator.get(sent.locale)
     key = "notify.refund.to_balance" if sent.to_balance else "notify.refund.done"
     text = t.gettext(key, amount=_e(sent.amount))
+    if sent.balance_part is not None:
+        text += "\n" + t.gettext("notify.refund.to_balance", amount=_e(sent.balance_part))
     await _client(deps).send_message(sent.telegram_id, text, parse_mode="HTML")

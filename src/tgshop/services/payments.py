@@ -43,6 +43,7 @@ from tgshop.domain.payments import (
     PaymentState,
     order_stars_price,
     stars_for,
+    stars_share,
 )
 from tgshop.services import ledger
 from tgshop.services.orders import write_transition
@@ -51,6 +52,11 @@ from tgshop.services.ports import CheckoutRequest, Clock, PaymentProvider
 
 NOTIFY_LATE_PAYMENT = "notify_late_payment"
 REFUND_PAYMENT = "refund_payment"
+NOTIFY_TOPPED_UP = "notify_topped_up"
+
+# Money Telegram delivers as a chat message, which the bot answers itself; money from the
+# other gateways arrives by webhook, so the customer is told by a job.
+_ANSWERED_IN_CHAT = frozenset({Gateway.STARS.value, Gateway.TELEGRAM.value})
 
 
 class Outcome(StrEnum):
@@ -70,6 +76,7 @@ class Refusal(StrEnum):
     PAID = "paid"
     CLOSED = "closed"  # expired or cancelled: the reserved stock is gone
     CHANGED = "changed"  # amount or currency differ from what we asked
+    BALANCE = "balance"  # a mixed payment whose balance part the balance no longer covers
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class Invoice:
     order_number: str
     currency: str
     amount: int
+    from_balance: Money | None = None  # a mixed payment: what the balance adds
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class Redirect:
     url: str
     amount: Money
     order_number: str
+    from_balance: Money | None = None  # a mixed payment: what the balance adds
 
 
 @dataclass(frozen=True)
@@ -187,6 +196,7 @@ class _Taken:
     currency: str
     value_amount: int
     value_currency: str
+    wallet_amount: int
 
     @classmethod
     def of(cls, payment: Any) -> _Taken:
@@ -216,14 +226,18 @@ class PaymentService:
 
     # ------------------------------------------------------------------ asking for money
 
-    async def stars_invoice(self, order_id: int, user_id: int) -> Invoice:
+    async def stars_invoice(
+        self, order_id: int, user_id: int, *, use_balance: bool = False
+    ) -> Invoice:
         """A Telegram Stars invoice for the customer's unpaid order. Asking again while the
         price is unchanged gives the same pending payment (and payload), so a double tap
-        cannot create two debts."""
+        cannot create two debts. With ``use_balance`` the balance pays part (see
+        :meth:`_balance_part`) and Stars the rest, their share rounded up."""
         if not self._settings.stars_enabled:
             raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
+            part = await self._balance_part(session, order, use_balance)
             lines = (
                 await session.execute(
                     select(Variant.stars_price, OrderItem.quantity)
@@ -238,25 +252,40 @@ class PaymentService:
                 order.currency,
                 self._settings.stars_rate,
             )
-            payment = await self._open_payment(session, order, Gateway.STARS, stars, "XTR")
-            return Invoice(payment.id, payment.idempotency_key, order.number or "", "XTR", stars)
+            if part:
+                stars = stars_share(stars, order.total_amount - part, order.total_amount)
+            payment = await self._open_payment(session, order, Gateway.STARS, stars, "XTR", part)
+            return Invoice(
+                payment.id,
+                payment.idempotency_key,
+                order.number or "",
+                "XTR",
+                stars,
+                Money(part, order.currency) if part else None,
+            )
 
-    async def card_invoice(self, order_id: int, user_id: int) -> Invoice:
+    async def card_invoice(
+        self, order_id: int, user_id: int, *, use_balance: bool = False
+    ) -> Invoice:
         """A Telegram Payments invoice (cards, through the configured provider token) for
-        the order total in the shop currency; a double tap gives the same payment."""
+        the order total in the shop currency, or what the balance leaves of it; a double
+        tap gives the same payment."""
         if self._settings.card_provider_token is None:
             raise NotPayable("switched_off", "card payment through Telegram is not set up")
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
+            part = await self._balance_part(session, order, use_balance)
+            rest = order.total_amount - part
             payment = await self._open_payment(
-                session, order, Gateway.TELEGRAM, order.total_amount, order.currency
+                session, order, Gateway.TELEGRAM, rest, order.currency, part
             )
             return Invoice(
                 payment.id,
                 payment.idempotency_key,
                 order.number or "",
                 order.currency,
-                order.total_amount,
+                rest,
+                Money(part, order.currency) if part else None,
             )
 
     async def provider_checkout(
@@ -265,6 +294,8 @@ class PaymentService:
         user_id: int,
         gateway: Gateway,
         describe: Callable[[str], str],
+        *,
+        use_balance: bool = False,
     ) -> Redirect:
         """A payment page at an external provider (CryptoBot, YooKassa) for the customer's
         unpaid order, described on the provider's page by ``describe(order number)``.
@@ -282,8 +313,9 @@ class PaymentService:
             order = await self._payable_order(session, order_id, user_id)
             if provider.currencies is not None and order.currency not in provider.currencies:
                 raise NotPayable("currency", f"{gateway.value} cannot bill in {order.currency}")
+            part = await self._balance_part(session, order, use_balance)
             payment = await self._open_payment(
-                session, order, gateway, order.total_amount, order.currency
+                session, order, gateway, order.total_amount - part, order.currency, part
             )
             redirect = Redirect(
                 payment.id,
@@ -291,6 +323,7 @@ class PaymentService:
                 str(payment.raw.get("pay_url") or ""),
                 Money(payment.amount, payment.currency),
                 order.number or "",
+                Money(part, order.currency) if part else None,
             )
             if redirect.url:
                 return redirect
@@ -300,13 +333,27 @@ class PaymentService:
                 if order.expires_at is not None
                 else 24 * 3600
             )
+        return await self._at_provider(
+            provider, redirect, key, describe(redirect.order_number), max(expires_in, 60)
+        )
+
+    async def _at_provider(
+        self,
+        provider: PaymentProvider,
+        redirect: Redirect,
+        key: str,
+        description: str,
+        expires_in: int,
+    ) -> Redirect:
+        """Ask the provider for its page for our pending payment (no transaction open), then
+        store its id and page on the payment."""
         checkout = await provider.create(
             CheckoutRequest(
                 key=key,
                 amount=redirect.amount.amount,
                 currency=redirect.amount.currency,
-                description=describe(redirect.order_number),
-                expires_in=max(expires_in, 60),
+                description=description,
+                expires_in=expires_in,
             )
         )
         async with self._db.transaction() as session:
@@ -321,6 +368,37 @@ class PaymentService:
                 .execution_options(synchronize_session=False)
             )
         return replace(redirect, url=checkout.pay_url)
+
+    async def topup_checkout(
+        self, user_id: int, gateway: Gateway, amount: int, description: str
+    ) -> Redirect:
+        """A page at CryptoBot or YooKassa that tops up the customer's balance by ``amount``
+        minor units of the shop currency; asking again for the same amount gives the same
+        page. The money is taken in by the same exactly-once confirmation as any other, and
+        the customer is told by a job (no chat message carries it). Raises NotPayable,
+        InvalidRequest or ProviderError."""
+        provider = self._providers.get(gateway.value)
+        if provider is None:
+            raise NotPayable("switched_off", f"payment through {gateway.value} is not set up")
+        currency = self._shop.currency
+        if provider.currencies is not None and currency not in provider.currencies:
+            raise NotPayable("currency", f"{gateway.value} cannot bill in {currency}")
+        self._check_topup(amount)
+        async with self._db.transaction() as session:
+            payment = await self._pending_topup(
+                session, user_id, gateway, Money(amount, currency), Money(amount, currency)
+            )
+            redirect = Redirect(
+                payment.id,
+                gateway.value,
+                str(payment.raw.get("pay_url") or ""),
+                Money(amount, currency),
+                "",
+            )
+            if redirect.url:
+                return redirect
+            key = payment.idempotency_key
+        return await self._at_provider(provider, redirect, key, description, 24 * 3600)
 
     def topup_amounts(self) -> list[Money]:
         """The top-up amounts front ends offer, in the shop currency."""
@@ -345,22 +423,30 @@ class PaymentService:
         else:
             raise NotPayable("switched_off", f"top-ups through {gateway.value} are not offered")
         async with self._db.transaction() as session:
-            # The customer's row, locked: two taps cannot open two top-ups.
-            await session.execute(
-                select(User.id).where(User.id == user_id).with_for_update(key_share=True)
-            )
-            payment = await self._pending_payment(
-                session,
-                order_id=None,
-                user_id=user_id,
-                purpose=PaymentPurpose.TOPUP,
-                gateway=gateway,
-                charged=charged,
-                value=Money(amount, currency),
+            payment = await self._pending_topup(
+                session, user_id, gateway, charged, Money(amount, currency)
             )
             return Invoice(
                 payment.id, payment.idempotency_key, "", charged.currency, charged.amount
             )
+
+    async def _pending_topup(
+        self, session: AsyncSession, user_id: int, gateway: Gateway, charged: Money, value: Money
+    ) -> Payment:
+        """The customer's pending top-up on these terms, or a new one; their row is locked
+        first, so two taps cannot open two top-ups."""
+        await session.execute(
+            select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+        )
+        return await self._pending_payment(
+            session,
+            order_id=None,
+            user_id=user_id,
+            purpose=PaymentPurpose.TOPUP,
+            gateway=gateway,
+            charged=charged,
+            value=value,
+        )
 
     def _check_topup(self, amount: int) -> None:
         limit = Money.parse(str(self._settings.topup_max), self._shop.currency)
@@ -383,10 +469,17 @@ class PaymentService:
         return methods
 
     async def _open_payment(
-        self, session: AsyncSession, order: Order, gateway: Gateway, amount: int, currency: str
+        self,
+        session: AsyncSession,
+        order: Order,
+        gateway: Gateway,
+        amount: int,
+        currency: str,
+        from_balance: int = 0,
     ) -> Payment:
-        """The order's pending payment through ``gateway`` for exactly this amount, or a
-        new one (the order row is locked by the caller, so two taps cannot make two)."""
+        """The order's pending payment through ``gateway`` for exactly this amount (and
+        balance part), or a new one (the order row is locked by the caller, so two taps
+        cannot make two)."""
         return await self._pending_payment(
             session,
             order_id=order.id,
@@ -394,8 +487,27 @@ class PaymentService:
             purpose=PaymentPurpose.ORDER,
             gateway=gateway,
             charged=Money(amount, currency),
-            value=Money(order.total_amount, order.currency),
+            value=Money(order.total_amount - from_balance, order.currency),
+            from_balance=from_balance,
         )
+
+    async def _balance_part(self, session: AsyncSession, order: Order, use_balance: bool) -> int:
+        """A mixed payment: the part of ``order`` the customer's balance pays — all of it
+        but what a gateway must bring. Nothing is debited now: the balance part is taken
+        when the gateway's money arrives, if the balance still covers it (otherwise the
+        gateway's money goes to the balance instead). 0 without ``use_balance``. Raises
+        NotPayable when the balance is off, empty, or covers the whole order (pay from it
+        then)."""
+        if not use_balance:
+            return 0
+        if not self._settings.wallet_enabled:
+            raise NotPayable("switched_off", "paying from the balance is switched off")
+        balance = await ledger.wallet_balance(session, order.user_id, order.currency)
+        if balance <= 0:
+            raise NotPayable("no_balance", "there is nothing on the balance to use")
+        if balance >= order.total_amount:
+            raise NotPayable("balance_covers", "the balance covers the whole order: pay from it")
+        return balance
 
     async def _pending_payment(
         self,
@@ -407,6 +519,7 @@ class PaymentService:
         gateway: Gateway,
         charged: Money,
         value: Money,
+        from_balance: int = 0,
     ) -> Payment:
         """The pending payment on exactly these terms, or a new one. The caller holds the
         lock that serializes two taps (the order's row, or the customer's for a top-up)."""
@@ -421,6 +534,7 @@ class PaymentService:
                 Payment.amount == charged.amount,
                 Payment.currency == charged.currency,
                 Payment.value_amount == value.amount,
+                Payment.wallet_amount == from_balance,
             )
             .order_by(Payment.id.desc())
             .limit(1)
@@ -438,6 +552,7 @@ class PaymentService:
             currency=charged.currency,
             value_amount=value.amount,
             value_currency=value.currency,
+            wallet_amount=from_balance,
             status=PaymentState.PENDING.value,
             idempotency_key=_new_key(),
             raw={},
@@ -550,6 +665,10 @@ class PaymentService:
                 order.expires_at is not None and order.expires_at <= self._clock.now()
             ):
                 return Refusal.CLOSED
+            if payment.wallet_amount:
+                balance = await ledger.wallet_balance(session, payment.user_id, order.currency)
+                if balance < payment.wallet_amount:
+                    return Refusal.BALANCE
         return None
 
     async def confirm(self, report: ProviderReport) -> Confirmation:
@@ -602,8 +721,18 @@ class PaymentService:
             )
         if payment.purpose == PaymentPurpose.TOPUP.value or payment.order_id is None:
             await self._post(session, payment, LedgerKind.TOPUP, wallet(payment.user_id), now)
+            if payment.gateway not in _ANSWERED_IN_CHAT:
+                await enqueue(
+                    session,
+                    NOTIFY_TOPPED_UP,
+                    {"payment_id": payment.id},
+                    now=now,
+                    dedup_key=f"payment:{payment.id}:topped_up",
+                )
             return Confirmation(Outcome.TOPPED_UP, payment.id, None)
         order_id = payment.order_id
+        if payment.wallet_amount:
+            return await self._take_mixed(session, payment, order_id, now)
         try:  # the usual case, without reading the order first
             await self._mark_paid(session, order_id, payment.gateway, now)
         except ConcurrentChange:
@@ -622,6 +751,43 @@ class PaymentService:
         else:
             reason, code = f"the order is {order.status}", order.status
         return await self._late(session, payment, reason, now, code=code)
+
+    async def _take_mixed(
+        self, session: AsyncSession, payment: _Taken, order_id: int, now: Any
+    ) -> Confirmation:
+        """The gateway's part of a mixed payment arrived: if the order still takes money
+        and the balance still covers its part, debit the balance part and pay the order;
+        otherwise the gateway's money is late money (the balance is never debited then)."""
+        order = await self._lock_order(session, order_id)
+        if order.payment_status != PaymentStatus.UNPAID.value:
+            return await self._late(
+                session, payment, "the order was already paid", now, code="paid"
+            )
+        if order.status not in _TAKES_MONEY:
+            reason = f"the order is {order.status}"
+            return await self._late(session, payment, reason, now, code=order.status)
+        balance = await ledger.wallet_balance(
+            session, payment.user_id, payment.value_currency, lock=True
+        )
+        if balance < payment.wallet_amount:
+            reason = "the balance no longer covered its part"
+            return await self._late(session, payment, reason, now, code="balance")
+        await ledger.post(
+            session,
+            kind=LedgerKind.PURCHASE,
+            reference=f"payment:{payment.id}:balance",
+            postings=transfer(
+                wallet(payment.user_id), REVENUE, payment.wallet_amount, payment.value_currency
+            ),
+            now=now,
+            note=order.number,
+        )
+        if order.status == OrderStatus.AWAITING_PAYMENT.value:
+            await self._mark_paid(session, order_id, payment.gateway, now)
+        else:
+            await self._set_paid(session, order_id)
+        await self._post(session, payment, LedgerKind.SALE, REVENUE, now)
+        return Confirmation(Outcome.PAID, payment.id, order_id)
 
     async def _not_settled(
         self, session: AsyncSession, report: ProviderReport, now: Any

@@ -13,6 +13,9 @@ Rules:
   credited once;
 - a provider that is still processing the refund leaves it ``processing``: the job asks
   again later with the same key and finishes it when the provider says done;
+- a mixed payment (the balance paid part of the order) refunded beyond its gateway part
+  sends the gateway part back the way it came and credits the rest to the balance, in the
+  transaction that marks the refund done (reference ``refund:<id>:balance``);
 - when the refund of a payment that paid an order succeeds, the order's payment status
   follows in the same transaction (``partially_refunded``, or ``refunded`` once refunds
   reach its total); an order refunded in full that was not shipped yet is cancelled and its
@@ -22,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +65,8 @@ class SentRefund:
     to_balance: bool  # credited to the wallet rather than sent back through the gateway
     telegram_id: int
     locale: str | None
+    # A mixed payment sent back through its gateway: the balance part, credited back.
+    balance_part: Money | None = None
     already: bool = False  # it had been sent before: nothing happened now
 
 
@@ -99,12 +104,18 @@ class RefundService:
             paid_order = payment.order_id if payment.outcome is None else None
             paid = Money(payment.amount, payment.currency)
             worth = Money(refund.value_amount, payment.value_currency)
+            # A mixed payment's balance part comes back to the balance, whatever the gateway.
+            extra = Money(max(refund.value_amount - payment.value_amount, 0), worth.currency)
             payment_id, payment_status = payment.id, payment.status
         to_balance = goes_to_balance(gateway, amount == paid)
         shown = worth if to_balance else amount
-        sent = SentRefund(refund_id, shown, to_balance, telegram_id, locale)
+        if to_balance:
+            extra = Money(0, worth.currency)  # all of it goes to the balance already
+        sent = SentRefund(
+            refund_id, shown, to_balance, telegram_id, locale, extra if extra.amount else None
+        )
         if status == RefundState.SUCCEEDED.value:
-            return SentRefund(refund_id, shown, to_balance, telegram_id, locale, already=True)
+            return replace(sent, already=True)
         if status not in (RefundState.APPROVED.value, RefundState.PROCESSING.value):
             raise CannotRefund(f"refund {refund_id} is {status}, not approved")
         if payment_status != PaymentState.SUCCEEDED.value:
@@ -147,6 +158,14 @@ class RefundService:
                 await self._set(refund_id, RefundState.PROCESSING, provider_refund_id)
                 raise RefundStillProcessing(f"{gateway} is processing refund {provider_refund_id}")
         async with self._db.transaction() as session:
+            if extra.amount:
+                await ledger.post(
+                    session,
+                    kind=LedgerKind.REFUND,
+                    reference=f"refund:{refund_id}:balance",
+                    postings=transfer(REVENUE, wallet(user_id), extra.amount, extra.currency),
+                    now=self._clock.now(),
+                )
             await self._finish(session, refund_id, provider_refund_id, order_id)
         return sent
 

@@ -28,7 +28,7 @@ from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.i18n.translator import Translations
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_views import OrderView
-from tgshop.services.payments import Invoice, Outcome, ProviderReport
+from tgshop.services.payments import Invoice, Outcome, ProviderReport, Redirect
 from tgshop.services.ports import ProviderError
 from tgshop.services.users import UserView
 
@@ -48,7 +48,9 @@ _GATEWAYS = {code: gateway for gateway, code in _CODES.items()}
 
 class PayOrder(CallbackData, prefix="py"):
     order_id: int
-    method: str  # a code of _CODES
+    # A code of _CODES; "m" asks how to pay what the balance leaves, "m" + a code pays
+    # that rest through the gateway (a mixed payment).
+    method: str
 
 
 class TopUp(CallbackData, prefix="tu"):
@@ -60,9 +62,10 @@ def payment_choice(
     t: Translations, order: OrderView, balance: Money | None, methods: list[Gateway]
 ) -> InlineKeyboardMarkup | None:
     """The ways this order can be paid now, one button each; None when there is none (the
-    order is then paid on delivery, confirmed by staff). The balance is offered only when
-    it is known and covers the total."""
+    order is then paid on delivery, confirmed by staff). The balance is offered when it is
+    known: alone when it covers the total, with a gateway for the rest when it covers part."""
     rows = []
+    gateways = [g for g in methods if g in _CODES and g is not Gateway.WALLET]
     for gateway in methods:
         if gateway is Gateway.WALLET:
             if balance is None or not balance.amount >= order.total.amount > 0:
@@ -74,18 +77,28 @@ def payment_choice(
             continue
         data = PayOrder(order_id=order.id, method=_CODES[gateway]).pack()
         rows.append([InlineKeyboardButton(text=text, callback_data=data)])
+    partial = balance is not None and 0 < balance.amount < order.total.amount
+    if partial and Gateway.WALLET in methods and gateways:
+        text = t.gettext("bot.pay.mixed_button", balance=str(balance))
+        data = PayOrder(order_id=order.id, method="m").pack()
+        rows.append([InlineKeyboardButton(text=text, callback_data=data)])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def _method(code: str) -> tuple[Gateway, bool]:
+    """The gateway of a PayOrder code and whether the balance pays part."""
+    return _GATEWAYS[code[-1]], code.startswith("m")
 
 
 def payment_router(container: Container) -> Router:
     router = Router(name="payment")
     payments = container.payments
     translator = container.translator
-    # Top-ups are offered through Telegram's own invoices (Stars needs a Stars rate).
+    # Top-ups through every gateway but the wallet itself (Stars needs a Stars rate).
     topup_methods = [
         gateway
         for gateway in payments.methods()
-        if gateway is Gateway.TELEGRAM
+        if gateway in (Gateway.TELEGRAM, Gateway.YOOKASSA, Gateway.CRYPTOBOT)
         or (gateway is Gateway.STARS and container.settings.payments.stars_rate is not None)
     ]
 
@@ -117,64 +130,108 @@ def payment_router(container: Container) -> Router:
             text = t.gettext("bot.topup.refused")
         await query.answer(text, show_alert=True)
 
-    @router.callback_query(PayOrder.filter(F.method.in_({"s", "c"})))
+    @router.callback_query(PayOrder.filter(F.method == "m"))
+    async def choose_rest(
+        query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        """Use the balance for part: how to pay the rest."""
+        try:
+            order = await container.orders.get(callback_data.order_id, user_id=customer.id)
+        except NotFound as error:
+            await refuse(query, t, error)
+            return
+        balance = await payments.balance(customer.id)
+        if not 0 < balance.amount < order.total.amount:
+            await query.answer(t.gettext("bot.pay.not_payable.no_balance"), show_alert=True)
+            return
+        rest = Money(order.total.amount - balance.amount, order.total.currency)
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text=t.gettext(f"bot.pay.button.{gateway.value}"),
+                    callback_data=PayOrder(order_id=order.id, method="m" + _CODES[gateway]).pack(),
+                )
+            ]
+            for gateway in payments.methods()
+            if gateway in _CODES and gateway is not Gateway.WALLET
+        ]
+        await query.answer()
+        await bot.send_message(
+            customer.telegram_id,
+            t.gettext("bot.pay.mixed_choose", balance=e(balance), rest=e(rest)),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+        )
+
+    @router.callback_query(PayOrder.filter(F.method.in_({"s", "c", "ms", "mc"})))
     async def pay_by_invoice(
         query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
     ) -> None:
         """Telegram's own invoice: Stars, or cards through the provider token."""
-        stars = _GATEWAYS[callback_data.method] is Gateway.STARS
+        gateway, mixed = _method(callback_data.method)
+        order_id = callback_data.order_id
         try:
-            if stars:
-                invoice = await payments.stars_invoice(callback_data.order_id, customer.id)
+            if gateway is Gateway.STARS:
+                invoice = await payments.stars_invoice(order_id, customer.id, use_balance=mixed)
             else:
-                invoice = await payments.card_invoice(callback_data.order_id, customer.id)
+                invoice = await payments.card_invoice(order_id, customer.id, use_balance=mixed)
         except (NotFound, NotPayable) as error:
             await refuse(query, t, error)
             return
         await query.answer()
+        number = invoice.order_number
+        description = t.gettext("bot.pay.invoice_description", number=number)
+        if invoice.from_balance is not None:
+            description = t.gettext(
+                "bot.pay.invoice_description_mixed",
+                number=number,
+                balance=str(invoice.from_balance),
+            )
         await send_invoice(
             bot,
             customer,
             invoice,
-            title=t.gettext("bot.pay.invoice_title", number=invoice.order_number),
-            description=t.gettext("bot.pay.invoice_description", number=invoice.order_number),
-            label=invoice.order_number or "order",
+            title=t.gettext("bot.pay.invoice_title", number=number),
+            description=description,
+            label=number or "order",
         )
 
-    @router.callback_query(PayOrder.filter(F.method.in_({"y", "x"})))
+    @router.callback_query(PayOrder.filter(F.method.in_({"y", "x", "my", "mx"})))
     async def pay_at_provider(
         query: CallbackQuery, callback_data: PayOrder, customer: UserView, t: Translations, bot: Bot
     ) -> None:
         """A payment page at CryptoBot or YooKassa, behind a link button."""
-        gateway = _GATEWAYS[callback_data.method]
+        gateway, mixed = _method(callback_data.method)
         try:
             redirect = await payments.provider_checkout(
                 callback_data.order_id,
                 customer.id,
                 gateway,
                 lambda number: t.gettext("bot.pay.invoice_description", number=number),
+                use_balance=mixed,
             )
         except (NotFound, NotPayable, ProviderError) as error:
             await refuse(query, t, error)
             return
         await query.answer()
+        text = t.gettext(
+            f"bot.pay.redirect.{gateway.value}",
+            number=e(redirect.order_number),
+            amount=e(redirect.amount),
+        )
+        if redirect.from_balance is not None:
+            text += "\n" + t.gettext("bot.pay.mixed_note", balance=e(redirect.from_balance))
+        await send_link(bot, customer, t, text, redirect)
+
+    async def send_link(
+        bot: Bot, customer: UserView, t: Translations, text: str, redirect: Redirect
+    ) -> None:
+        """A provider's payment page behind a link button."""
+        label = t.gettext("bot.pay.open_button", amount=str(redirect.amount))
+        button = InlineKeyboardButton(text=label, url=redirect.url)
         await bot.send_message(
             customer.telegram_id,
-            t.gettext(
-                f"bot.pay.redirect.{gateway.value}",
-                number=e(redirect.order_number),
-                amount=e(redirect.amount),
-            ),
-            reply_markup=InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        InlineKeyboardButton(
-                            text=t.gettext("bot.pay.open_button", amount=str(redirect.amount)),
-                            url=redirect.url,
-                        )
-                    ]
-                ]
-            ),
+            text,
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]),
         )
 
     @router.callback_query(PayOrder.filter(F.method == _CODES[Gateway.WALLET]))
@@ -233,6 +290,24 @@ def payment_router(container: Container) -> Router:
             t.gettext("bot.topup.choose", amount=e(amount)),
             reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
         )
+
+    @router.callback_query(TopUp.filter(F.method.in_({"y", "x"})))
+    async def top_up_at_provider(
+        query: CallbackQuery, callback_data: TopUp, customer: UserView, t: Translations, bot: Bot
+    ) -> None:
+        gateway = _GATEWAYS[callback_data.method]
+        amount = Money(callback_data.amount, container.settings.shop.currency)
+        description = t.gettext("bot.topup.invoice_description", amount=str(amount))
+        try:
+            redirect = await payments.topup_checkout(
+                customer.id, gateway, callback_data.amount, description
+            )
+        except (NotPayable, InvalidRequest, ProviderError) as error:
+            await refuse(query, t, error)
+            return
+        await query.answer()
+        text = t.gettext(f"bot.topup.redirect.{gateway.value}", amount=e(amount))
+        await send_link(bot, customer, t, text, redirect)
 
     @router.callback_query(TopUp.filter(F.method.in_({"s", "c"})))
     async def top_up(

@@ -33,6 +33,7 @@ class Payment(IdMixin, TimestampMixin, Base):
             "status IN ('pending','succeeded','failed','cancelled')", name="payment_status"
         ),
         CheckConstraint("value_amount > 0", name="value_positive"),
+        CheckConstraint("wallet_amount >= 0", name="wallet_not_negative"),
     )
 
     order_id: Mapped[int | None] = mapped_column(
@@ -50,6 +51,9 @@ class Payment(IdMixin, TimestampMixin, Base):
     # the top-up it pays for); what a wallet is credited if the money cannot go to its order.
     value_amount: Mapped[int] = mapped_column(BigInteger)
     value_currency: Mapped[str] = mapped_column(String(3))
+    # A mixed payment: the part of the order (shop currency) the customer's balance pays,
+    # debited only when the gateway's part arrives; 0 for an ordinary payment.
+    wallet_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(24))
     provider_payment_id: Mapped[str | None] = mapped_column(String(128))
     provider_charge_id: Mapped[str | None] = mapped_column(String(128))
