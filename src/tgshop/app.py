@@ -15,6 +15,7 @@ from tgshop.i18n.translator import Translator
 from tgshop.services.cart import CartService
 from tgshop.services.catalog import CatalogService
 from tgshop.services.checkout import CheckoutService
+from tgshop.services.gateway_modes import GatewayModes, Providers, available_modes
 from tgshop.services.maintenance import MaintenanceService
 from tgshop.services.orders import OrderService
 from tgshop.services.payments import PaymentService
@@ -48,7 +49,8 @@ class Container:
     sales_stats: SalesStatsService
     payments: PaymentService
     provider_payments: ProviderPayments
-    providers: dict[str, PaymentProvider]
+    providers: Providers
+    gateway_modes: GatewayModes
     wallet_adjustments: WalletAdjustments
     refund_requests: RefundRequests
 
@@ -69,7 +71,7 @@ def build_container(
     db: Database | None = None,
     clock: Clock | None = None,
     telegram: TelegramClient | None = None,
-    providers: dict[str, PaymentProvider] | None = None,
+    providers: Providers | None = None,
 ) -> Container:
     """Wire every service. ``db``, ``clock``, ``telegram`` and the payment ``providers``
     may be supplied (tests, demo)."""
@@ -87,7 +89,15 @@ def build_container(
     orders = OrderService(database, the_clock, settings.shop)
     carts = CartService(database, the_clock, settings.shop)
     providers = build_payment_providers(settings) if providers is None else providers
-    payments = PaymentService(database, the_clock, settings.shop, settings.payments, providers)
+    modes = GatewayModes(
+        database,
+        the_clock,
+        settings.payments.mode,
+        available_modes(settings.payments, providers),
+    )
+    payments = PaymentService(
+        database, the_clock, settings.shop, settings.payments, providers, modes
+    )
     return Container(
         settings=settings,
         db=database,
@@ -112,30 +122,31 @@ def build_container(
             database, the_clock, payments, providers, settings.payments
         ),
         providers=providers,
+        gateway_modes=modes,
         wallet_adjustments=WalletAdjustments(database, the_clock, settings.shop),
         refund_requests=RefundRequests(database, the_clock, settings.shop, settings.payments),
     )
 
 
-def build_payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
-    """An adapter for each external payment provider that is configured."""
+def build_payment_providers(settings: Settings) -> Providers:
+    """An adapter for each external payment provider and mode that has credentials."""
     pay = settings.payments
-    providers: dict[str, PaymentProvider] = {}
-    if pay.cryptobot_token is not None:
+    adapters: dict[tuple[str, str], PaymentProvider] = {}
+    for mode, token in pay.cryptobot_tokens().items():
         from tgshop.payments.cryptobot import CryptoBotGateway
 
-        providers["cryptobot"] = CryptoBotGateway(
-            pay.cryptobot_token.get_secret_value(), pay.cryptobot_base_url, pay.cryptobot_assets
+        adapters[("cryptobot", mode)] = CryptoBotGateway(
+            token.get_secret_value(), pay.cryptobot_url_for(mode), pay.cryptobot_assets
         )
-    if pay.yookassa_enabled and pay.yookassa_secret_key is not None:
+    public = settings.telegram.public_url
+    for mode, (shop_id, key) in pay.yookassa_credentials().items():
         from tgshop.payments.yookassa import YooKassaGateway
 
-        public = settings.telegram.public_url
-        providers["yookassa"] = YooKassaGateway(
-            pay.yookassa_shop_id or "",
-            pay.yookassa_secret_key.get_secret_value(),
+        adapters[("yookassa", mode)] = YooKassaGateway(
+            shop_id,
+            key.get_secret_value(),
             pay.yookassa_url,
             pay.yookassa_return_url or f"{(public or '').rstrip('/')}/payments/return",
             pay.yookassa_allowed_ips,
         )
-    return providers
+    return Providers(adapters)

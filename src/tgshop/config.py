@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tgshop.domain.catalog import ProductKind
 from tgshop.domain.refunds import DEFAULT_WINDOW_DAYS, parse_windows
+
+_T = TypeVar("_T")
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/tgshop.db"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
@@ -276,7 +278,10 @@ class PaymentsSettings(BaseSettings):
 
     mode: Literal["test", "live"] = Field(
         default="test",
-        description="recorded on every payment, so test money is never mistaken for real money",
+        description=(
+            "the mode every gateway starts in (recorded on every payment); staff switch a "
+            "gateway that has both test and live credentials in /admin"
+        ),
     )
     stars_enabled: bool = Field(default=True, description="offer payment in Telegram Stars")
     stars_rate: Decimal | None = Field(
@@ -310,9 +315,23 @@ class PaymentsSettings(BaseSettings):
             "shop currency; unset = no card payments through Telegram"
         ),
     )
+    card_test_provider_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "a test provider token for cards; with it, CARD_PROVIDER_TOKEN is the live one "
+            "and staff can switch cards between test and live"
+        ),
+    )
     cryptobot_token: SecretStr | None = Field(
         default=None,
         description="Crypto Pay API token (from @CryptoBot or @CryptoTestnetBot); unset = off",
+    )
+    cryptobot_test_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "a @CryptoTestnetBot token; with it, CRYPTOBOT_TOKEN is the live (mainnet) one and "
+            "staff can switch CryptoBot between test and live"
+        ),
     )
     cryptobot_url: str | None = Field(
         default=None,
@@ -329,6 +348,16 @@ class PaymentsSettings(BaseSettings):
         default=None, description="YooKassa shopId; with the secret key, turns YooKassa on"
     )
     yookassa_secret_key: SecretStr | None = Field(default=None, description="YooKassa secret key")
+    yookassa_test_shop_id: str | None = Field(
+        default=None, description="a YooKassa test shop's shopId (with its secret key)"
+    )
+    yookassa_test_secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "a YooKassa test shop's secret key; with the test shopId, the plain YooKassa "
+            "credentials are the live ones and staff can switch YooKassa"
+        ),
+    )
     yookassa_url: str = Field(
         default="https://api.yookassa.ru/v3", description="YooKassa API base URL"
     )
@@ -416,13 +445,36 @@ class PaymentsSettings(BaseSettings):
 
     @property
     def yookassa_enabled(self) -> bool:
-        return bool(self.yookassa_shop_id and self.yookassa_secret_key)
+        return bool(self.yookassa_credentials())
 
-    @property
-    def cryptobot_base_url(self) -> str:
+    def _by_mode(self, plain: _T | None, test: _T | None) -> dict[str, _T]:
+        """Credentials per mode: with a test set, the plain set is the live one; without,
+        the plain set serves the mode TGSHOP_PAYMENTS_MODE names."""
+        if test is not None:
+            return {"test": test, **({"live": plain} if plain is not None else {})}
+        return {self.mode: plain} if plain is not None else {}
+
+    def card_tokens(self) -> dict[str, SecretStr]:
+        return self._by_mode(self.card_provider_token, self.card_test_provider_token)
+
+    def cryptobot_tokens(self) -> dict[str, SecretStr]:
+        return self._by_mode(self.cryptobot_token, self.cryptobot_test_token)
+
+    def yookassa_credentials(self) -> dict[str, tuple[str, SecretStr]]:
+        """(shopId, secret key) per mode."""
+
+        def pair(shop_id: str | None, key: SecretStr | None) -> tuple[str, SecretStr] | None:
+            return (shop_id, key) if shop_id and key is not None else None
+
+        return self._by_mode(
+            pair(self.yookassa_shop_id, self.yookassa_secret_key),
+            pair(self.yookassa_test_shop_id, self.yookassa_test_secret_key),
+        )
+
+    def cryptobot_url_for(self, mode: str) -> str:
         if self.cryptobot_url:
             return self.cryptobot_url
-        if self.mode == "live":
+        if mode == "live":
             return "https://pay.crypt.bot/api"
         return "https://testnet-pay.crypt.bot/api"
 
@@ -569,6 +621,14 @@ def settings_problems(settings: Settings) -> list[Problem]:
                 )
             )
     pay = settings.payments
+    if bool(pay.yookassa_test_shop_id) != bool(pay.yookassa_test_secret_key):
+        missing = "TEST_SHOP_ID" if not pay.yookassa_test_shop_id else "TEST_SECRET_KEY"
+        problems.append(
+            Problem(
+                f"TGSHOP_PAYMENTS_YOOKASSA_{missing}",
+                "is missing: a YooKassa test shop needs both its shopId and its secret key",
+            )
+        )
     if bool(pay.yookassa_shop_id) != bool(pay.yookassa_secret_key):
         missing = "SHOP_ID" if not pay.yookassa_shop_id else "SECRET_KEY"
         problems.append(

@@ -20,7 +20,7 @@ from tests.support.sandbox import RunningSandbox
 from tests.support.workers import run_jobs, worker_side
 from tgshop.config import Settings
 from tgshop.db.engine import Database
-from tgshop.db.models import Order, OutboxJob, Payment, User, Variant
+from tgshop.db.models import Order, OutboxJob, Payment, Setting, User, Variant
 from tgshop.jobs.telegram_client import AiogramTelegramClient
 from tgshop.sandbox.client import buttons
 from tgshop.services import ledger
@@ -419,3 +419,40 @@ async def test_paying_part_from_the_balance_and_the_rest_in_stars(
     async with db.read() as session:
         order = (await session.execute(select(Order.status, Order.payment_status))).one()
     assert tuple(order) == ("confirmed", "paid")
+
+
+async def test_staff_switch_cryptobot_to_live_in_admin(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    settings = bot_settings(
+        make_settings,
+        sandbox,
+        db_url,
+        payments={**_providers_at(sandbox), "cryptobot_test_token": "778:CryptoTest"},
+    )
+    maria = await sandbox.client.user("Maria")
+    settings = dataclasses.replace(
+        settings, telegram=settings.telegram.model_copy(update={"staff_ids": [maria.id]})
+    )
+    async with shop(sandbox, settings, db):
+        screen = await maria.send("/admin")
+        assert "• CryptoBot: 🧪 test" in screen.text
+        assert "• YooKassa: 🧪 test (credentials for this mode only)" in screen.text
+        assert "💰 CryptoBot: switch to live" in buttons(screen.last)
+        switched = await maria.tap("💰 CryptoBot: switch to live")
+        assert switched.answer is not None
+        assert switched.answer["text"] == "CryptoBot is in 💰 live mode now."
+        redrawn = await maria.last_message()
+        assert redrawn is not None and "• CryptoBot: 💰 live" in redrawn["text"]
+        assert "🧪 CryptoBot: switch to test" in buttons(redrawn)
+        # Someone who is not staff cannot press it.
+        eve = await sandbox.client.user("Eve")
+        await eve.send("/start")
+        assert "CryptoBot" not in (await eve.send("/admin", expect=False, wait=0.5)).text
+    async with db.read() as session:
+        stored = (
+            await session.execute(
+                select(Setting.value).where(Setting.key == "payments.mode.cryptobot")
+            )
+        ).scalar_one()
+    assert stored == {"mode": "live"}

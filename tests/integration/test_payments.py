@@ -18,6 +18,7 @@ from tgshop.domain.ledger import REVENUE, LedgerKind, transfer, wallet
 from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus
 from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.services import ledger
+from tgshop.services.gateway_modes import GatewayModes
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
 from tgshop.services.orders import OrderService
@@ -338,3 +339,22 @@ async def test_a_mixed_payment_whose_balance_fell_meanwhile_is_kept_on_the_balan
     with pytest.raises(NotPayable) as covers:
         await payments.card_invoice(order.id, user.id, use_balance=True)
     assert covers.value.reason == "balance_covers"
+
+
+async def test_a_gateway_mode_switch_reaches_other_processes_within_the_cache_time(
+    db: Database, clock: FrozenClock
+) -> None:
+    seconds = [0.0]
+    both = {Gateway.CRYPTOBOT: {"test", "live"}, Gateway.STARS: {"test"}}
+    here = GatewayModes(db, clock, "test", both, timer=lambda: seconds[0])
+    there = GatewayModes(db, clock, "test", both, timer=lambda: seconds[0])
+    assert await there.mode(Gateway.CRYPTOBOT) == "test"
+    assert await here.switch(Gateway.CRYPTOBOT, "live", by_user_id=None) == "live"
+    assert await here.mode(Gateway.CRYPTOBOT) == "live"  # this process: at once
+    assert await there.mode(Gateway.CRYPTOBOT) == "test"  # another: after its cache
+    seconds[0] += 2.1
+    assert await there.mode(Gateway.CRYPTOBOT) == "live"
+    assert await there.mode(Gateway.STARS) == "test"
+    assert await there.mode(Gateway.WALLET) == "live"  # balance money is always real
+    with pytest.raises(InvalidRequest, match="test or live"):
+        await here.switch(Gateway.CRYPTOBOT, "staging", by_user_id=None)

@@ -21,7 +21,8 @@ from tgshop.api.app import create_http_app
 from tgshop.app import Container, build_container
 from tgshop.config import Settings
 from tgshop.db.engine import Database
-from tgshop.db.models import LedgerEntry, Order, OutboxJob, Payment, Refund
+from tgshop.db.models import AuditLog, LedgerEntry, Order, OutboxJob, Payment, Refund
+from tgshop.domain.errors import InvalidRequest
 from tgshop.domain.ledger import REVENUE
 from tgshop.domain.orders import Actor, OrderStatus
 from tgshop.domain.payments import Gateway
@@ -327,3 +328,84 @@ async def test_late_yookassa_money_is_refunded_through_its_api(
             row = (await session.execute(select(Refund.status, Refund.provider_refund_id))).one()
         assert row.status == "succeeded" and row.provider_refund_id
         assert (await shop.container.payments.balance(user_id)).amount == 0
+
+
+LIVE_CRYPTO_TOKEN = "67890:AAcryptoPayLiveToken"
+LIVE_SHOP_ID, LIVE_SHOP_KEY = "601234", "live_SandboxSecretKey"
+
+
+async def test_staff_switch_a_gateway_to_live_and_each_payment_keeps_its_mode(
+    sandbox: RunningSandbox, make_settings: Callable[..., Settings], db: Database, db_url: str
+) -> None:
+    settings = _settings(
+        make_settings,
+        sandbox,
+        db_url,
+        # Both sets: the plain credentials are live, the *_TEST_* ones test.
+        cryptobot_token=LIVE_CRYPTO_TOKEN,
+        cryptobot_test_token=CRYPTO_TOKEN,
+        yookassa_shop_id=LIVE_SHOP_ID,
+        yookassa_secret_key=LIVE_SHOP_KEY,
+        yookassa_test_shop_id=SHOP_ID,
+        yookassa_test_secret_key=SHOP_KEY,
+    )
+    async with _shop(sandbox, settings, db) as shop:
+        sandbox.sandbox.add_crypto_app(LIVE_CRYPTO_TOKEN, f"{shop.url}/payments/cryptobot/webhook")
+        sandbox.sandbox.add_yookassa_shop(
+            LIVE_SHOP_ID, LIVE_SHOP_KEY, f"{shop.url}/payments/yookassa/webhook"
+        )
+        modes = shop.container.gateway_modes
+        staff = await make_user(db, first_name="Maria")
+        assert [(m.gateway.value, m.mode, m.switchable) for m in await modes.all()] == [
+            ("yookassa", "test", True),
+            ("cryptobot", "test", True),
+        ]
+        with pytest.raises(InvalidRequest, match="one mode only"):
+            await modes.switch(Gateway.TELEGRAM, "live", by_user_id=staff.id)
+
+        # In test mode: the test app bills, its signed notification is believed.
+        user_id, first = await shop.order()
+        test_redirect = await shop.checkout(user_id, first, Gateway.CRYPTOBOT)
+        await modes.switch(Gateway.CRYPTOBOT, "live", by_user_id=staff.id)
+        await modes.switch(Gateway.CRYPTOBOT, "live", by_user_id=staff.id)  # a double tap
+        await modes.switch(Gateway.YOOKASSA, "live", by_user_id=staff.id)
+
+        # In live mode: a new payment, at the live app.
+        other, second = await shop.order()
+        live_redirect = await shop.checkout(other, second, Gateway.CRYPTOBOT)
+        invoices = {i["invoice_id"]: i for i in await shop.sandbox.client.crypto_invoices()}
+        assert len(invoices) == 2
+        for invoice in invoices.values():
+            paid = await shop.sandbox.client.crypto_pay(invoice["invoice_id"])
+            assert paid["webhook"]["status"] == 200  # each signed with its own app's token
+        assert await _order_state(db, first) == ("confirmed", "paid")
+        assert await _order_state(db, second) == ("confirmed", "paid")
+
+        # The test payment is still read back with the test credentials.
+        check = await shop.container.provider_payments.check(test_redirect.payment_id)
+        assert check.provider is not None and check.provider.state.value == "succeeded"
+
+        # YooKassa in live mode: the live shop's payment, re-read with the live keys.
+        third_user, third = await shop.order()
+        page = await shop.checkout(third_user, third, Gateway.YOOKASSA)
+        succeeded = await shop.sandbox.client.yookassa_succeed(page.url.rsplit("/", 1)[-1])
+        assert succeeded["webhook"]["status"] == 200
+        assert await _order_state(db, third) == ("confirmed", "paid")
+
+    async with db.read() as session:
+        recorded = (
+            await session.execute(select(Payment.gateway, Payment.mode).order_by(Payment.id))
+        ).all()
+        audit = (
+            await session.execute(select(AuditLog.action, AuditLog.data).order_by(AuditLog.id))
+        ).all()
+    assert [tuple(r) for r in recorded] == [
+        ("cryptobot", "test"),
+        ("cryptobot", "live"),
+        ("yookassa", "live"),
+    ]
+    assert live_redirect.payment_id != test_redirect.payment_id
+    assert [(a.action, a.data["gateway"], a.data["to"]) for a in audit] == [
+        ("payments.mode", "cryptobot", "live"),
+        ("payments.mode", "yookassa", "live"),
+    ]

@@ -19,6 +19,7 @@ from tgshop.db.models import AuditLog, LedgerEntry, Order, OutboxJob, Refund
 from tgshop.domain.errors import ConcurrentChange, InvalidRequest, NotFound
 from tgshop.domain.payments import Gateway
 from tgshop.domain.refunds import Ineligible
+from tgshop.services.gateway_modes import Providers
 from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
 from tgshop.services.orders import OrderService
 from tgshop.services.payments import PaymentService, ProviderReport
@@ -39,7 +40,7 @@ class Shop:
         self.orders = OrderService(db, clock, ShopSettings())
         self.payments = PaymentService(db, clock, ShopSettings(), PaymentsSettings())
         self.requests = RefundRequests(db, clock, ShopSettings(), PaymentsSettings())
-        self.refunds = RefundService(db, clock, None, {})
+        self.refunds = RefundService(db, clock, None, Providers())
 
     async def paid_order(self, user_id: int, staff_id: int, *lines: tuple[int, int]) -> str:
         order = await self.orders.place_order(
@@ -275,7 +276,7 @@ async def test_a_mixed_stars_payment_comes_back_in_stars_and_to_the_balance(
     asked = await shop.requests.request(ann.id, [order.number], "arrived broken")
     assert str(asked[0].amount) == "25.00 USD"  # the whole order, both parts
     await shop.requests.approve(asked[0].id, maria.id)
-    sent = await RefundService(db, clock, telegram, {}).send(asked[0].id)
+    sent = await RefundService(db, clock, telegram, Providers()).send(asked[0].id)
     assert telegram.star_refunds == [(ann.telegram_id, "stxn-mixed")]
     assert not sent.to_balance and str(sent.amount) == "30 XTR"
     assert str(sent.balance_part) == "10.00 USD"

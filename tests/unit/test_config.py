@@ -149,9 +149,39 @@ def test_payment_provider_settings(make_settings: Callable[..., Settings]) -> No
     )
     assert settings_problems(ready) == []
     assert ready.payments.cryptobot_assets == ["USDT", "TON"]
-    assert ready.payments.cryptobot_base_url == "https://testnet-pay.crypt.bot/api"
-    live = make_settings(payments={"mode": "live"})
-    assert live.payments.cryptobot_base_url == "https://pay.crypt.bot/api"
+    assert ready.payments.cryptobot_url_for("test") == "https://testnet-pay.crypt.bot/api"
+    assert ready.payments.cryptobot_url_for("live") == "https://pay.crypt.bot/api"
+    # One set of credentials serves the configured mode; with a test set, the plain set is live.
+    assert set(ready.payments.cryptobot_tokens()) == {"test"}
+    assert set(ready.payments.yookassa_credentials()) == {"test"}
+    live = make_settings(payments={"mode": "live", "card_provider_token": "1:LIVE:x"})
+    assert set(live.payments.card_tokens()) == {"live"}
+    both = make_settings(
+        payments={
+            "cryptobot_token": "1:live",
+            "cryptobot_test_token": "2:test",
+            "card_test_provider_token": "3:TEST:x",
+            "yookassa_shop_id": "1",
+            "yookassa_secret_key": "live_x",
+            "yookassa_test_shop_id": "2",
+            "yookassa_test_secret_key": "test_x",
+            "yookassa_return_url": "https://t.me/shop_bot",
+        }
+    )
+    tokens = both.payments.cryptobot_tokens()
+    assert {mode: t.get_secret_value() for mode, t in tokens.items()} == {
+        "test": "2:test",
+        "live": "1:live",
+    }
+    assert set(both.payments.card_tokens()) == {"test"}  # no live card token given
+    assert {m: shop for m, (shop, _) in both.payments.yookassa_credentials().items()} == {
+        "test": "2",
+        "live": "1",
+    }
+    half_test = make_settings(payments={"yookassa_test_shop_id": "2"})
+    assert [p.variable for p in settings_problems(half_test)] == [
+        "TGSHOP_PAYMENTS_YOOKASSA_TEST_SECRET_KEY"
+    ]
     with pytest.raises(ConfigError) as bad:
         make_settings(
             payments={"yookassa_allowed_ips": "185.71.76.0/27,somewhere", "cryptobot_assets": ""}

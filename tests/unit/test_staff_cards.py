@@ -12,8 +12,10 @@ from tgshop.bot.staff_callbacks import StaffOrderAction
 from tgshop.bot.staff_texts import admin_screen
 from tgshop.domain.money import Money
 from tgshop.domain.orders import OrderStatus, PaymentStatus
+from tgshop.domain.payments import Gateway
 from tgshop.i18n import Translator
 from tgshop.jobs.notify import cancel_confirmation_buttons, format_new_order, manager_buttons
+from tgshop.services.gateway_modes import GatewayMode
 from tgshop.services.ports import InlineButton
 from tgshop.services.sales_stats import DayStats, GroupFigures, StatusGroup
 from tgshop.services.staff import (
@@ -180,3 +182,29 @@ def test_the_admin_screen_lists_every_group_and_each_currency(translator: Transl
         "🔧 Maintenance mode is on: customers only see the notice.",
     ]
     assert [[b.text for b in row] for row in rows] == [["✅ Turn maintenance off"], ["🔄 Refresh"]]
+
+
+def test_admin_screen_lists_gateway_modes_with_a_switch_where_both_are_set_up(
+    translator: Translator,
+) -> None:
+    stats = DayStats(
+        day=date(2026, 1, 15),
+        orders=0,
+        groups={group: GroupFigures(0, []) for group in StatusGroup},
+    )
+    modes = [
+        GatewayMode(Gateway.TELEGRAM, "test", False),
+        GatewayMode(Gateway.CRYPTOBOT, "live", True),
+    ]
+    html, rows = admin_screen(translator.get("en"), "Shop", stats, False, modes)
+    lines = text_of(html).splitlines()
+    assert lines[-3:] == [
+        "Payments (new payments are made in the mode shown; earlier ones keep theirs)",
+        "• Cards through Telegram: 🧪 test (credentials for this mode only)",
+        "• CryptoBot: 💰 live",
+    ]
+    assert [[b.text for b in row] for row in rows][1:] == [
+        ["🧪 CryptoBot: switch to test"],
+        ["🔄 Refresh"],
+    ]
+    assert rows[1][0].callback_data == "gm:cryptobot:test"

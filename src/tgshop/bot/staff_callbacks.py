@@ -46,3 +46,10 @@ class RefundDecision(CallbackData, prefix="rf"):
 
     refund_id: int
     action: str
+
+
+class GatewayModeSwitch(CallbackData, prefix="gm"):
+    """Put ``gateway`` in ``mode`` (the wanted mode, so a double tap is harmless)."""
+
+    gateway: str
+    mode: str

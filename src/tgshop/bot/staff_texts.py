@@ -1,12 +1,14 @@
-"""The /admin screen: today's figures and the maintenance switch (HTML, catalog texts)."""
+"""The /admin screen: today's figures, the maintenance switch and each payment gateway's
+test or live mode (HTML, catalog texts)."""
 
 from __future__ import annotations
 
 from html import escape
 
-from tgshop.bot.staff_callbacks import AdminRefresh, MaintenanceSwitch
+from tgshop.bot.staff_callbacks import AdminRefresh, GatewayModeSwitch, MaintenanceSwitch
 from tgshop.domain.money import Money
 from tgshop.i18n.translator import Translations
+from tgshop.services.gateway_modes import GatewayMode
 from tgshop.services.ports import InlineButton
 from tgshop.services.sales_stats import DayStats, StatusGroup
 
@@ -16,9 +18,14 @@ def _amounts(totals: list[Money]) -> str:
 
 
 def admin_screen(
-    t: Translations, shop_name: str, stats: DayStats, maintenance_on: bool
+    t: Translations,
+    shop_name: str,
+    stats: DayStats,
+    maintenance_on: bool,
+    modes: list[GatewayMode] | None = None,
 ) -> tuple[str, list[list[InlineButton]]]:
-    """The text and the buttons of /admin."""
+    """The text and the buttons of /admin: one switch per gateway that has credentials for
+    both modes."""
     lines = [
         t.gettext("staff.admin.title", shop=escape(shop_name), day=stats.day.isoformat()),
         "",
@@ -48,5 +55,17 @@ def admin_screen(
         ),
         MaintenanceSwitch(enabled=not maintenance_on).pack(),
     )
+    rows = [[switch]]
+    if modes:
+        lines += ["", t.gettext("staff.admin.modes")]
+    for item in modes or []:
+        name = t.gettext(f"staff.admin.gateway.{item.gateway.value}")
+        key = "staff.admin.mode_line" if item.switchable else "staff.admin.mode_fixed"
+        lines.append(t.gettext(key, gateway=name, mode=t.gettext(f"staff.admin.mode.{item.mode}")))
+        if item.switchable:
+            other = "live" if item.mode == "test" else "test"
+            data = GatewayModeSwitch(gateway=item.gateway.value, mode=other).pack()
+            label = t.gettext(f"staff.admin.button.mode_{other}", gateway=name)
+            rows.append([InlineButton(label, data)])
     refresh = InlineButton(t.gettext("staff.admin.button.refresh"), AdminRefresh().pack())
-    return "\n".join(lines), [[switch], [refresh]]
+    return "\n".join(lines), [*rows, [refresh]]

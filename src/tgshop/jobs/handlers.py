@@ -6,7 +6,6 @@ clear ``last_error`` (a typo or a removed feature should be seen, not looped on)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Protocol
 
 from tgshop.config import Settings
@@ -26,13 +25,14 @@ from tgshop.jobs.payment_jobs import (
     refund_payment,
 )
 from tgshop.jobs.refund_jobs import notify_customer_refund, notify_manager_refund
+from tgshop.services.gateway_modes import Providers
 from tgshop.services.orders import (
     NOTIFY_CUSTOMER_STATUS,
     NOTIFY_MANAGER_NEW_ORDER,
     NOTIFY_MANAGER_STATUS,
 )
 from tgshop.services.payments import NOTIFY_LATE_PAYMENT, NOTIFY_TOPPED_UP, REFUND_PAYMENT
-from tgshop.services.ports import Clock, PaymentProvider, TelegramClient
+from tgshop.services.ports import Clock, TelegramClient
 from tgshop.services.provider_payments import NOTIFY_PAYMENT_FAILED
 from tgshop.services.refund_requests import (
     NOTIFY_CUSTOMER_REFUND,
@@ -58,7 +58,7 @@ class HandlerDeps(Protocol):
     def clock(self) -> Clock: ...
 
     @property
-    def providers(self) -> Mapping[str, PaymentProvider]: ...
+    def providers(self) -> Providers: ...
 
 
 def default_handlers(

@@ -19,11 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, Setting
-from tgshop.db.upsert import insert_for
+from tgshop.db.upsert import locked_setting
 from tgshop.services.ports import Clock
 
 MAINTENANCE_KEY = "maintenance"
@@ -76,20 +74,7 @@ class MaintenanceService:
         """Turn maintenance on or off as ``by_user_id`` (see module rules)."""
         now = self._clock.now()
         async with self._db.transaction() as session:
-            # Make sure the row exists, then lock it: two staff toggling at once are ordered.
-            await session.execute(
-                insert_for(session, Setting)
-                .values(key=MAINTENANCE_KEY, value={"enabled": False}, updated_at=now)
-                .on_conflict_do_nothing(index_elements=[Setting.key])
-            )
-            row = (
-                await session.execute(
-                    select(Setting)
-                    .where(Setting.key == MAINTENANCE_KEY)
-                    .with_for_update()
-                    .execution_options(populate_existing=True)
-                )
-            ).scalar_one()
+            row = await locked_setting(session, MAINTENANCE_KEY, {"enabled": False}, now)
             if _enabled(row.value) != enabled:
                 row.value = {"enabled": enabled}
                 row.updated_at = now

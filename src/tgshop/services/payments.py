@@ -46,6 +46,12 @@ from tgshop.domain.payments import (
     stars_share,
 )
 from tgshop.services import ledger
+from tgshop.services.gateway_modes import (
+    GatewayModes,
+    Providers,
+    as_providers,
+    available_modes,
+)
 from tgshop.services.orders import write_transition
 from tgshop.services.outbox import enqueue
 from tgshop.services.ports import CheckoutRequest, Clock, PaymentProvider
@@ -89,6 +95,7 @@ class Invoice:
     currency: str
     amount: int
     from_balance: Money | None = None  # a mixed payment: what the balance adds
+    mode: str = "test"  # the gateway's mode it was made in (which card token to send)
 
 
 @dataclass(frozen=True)
@@ -215,13 +222,17 @@ class PaymentService:
         clock: Clock,
         shop: ShopSettings,
         settings: PaymentsSettings,
-        providers: Mapping[str, PaymentProvider] | None = None,
+        providers: Providers | Mapping[str, PaymentProvider] | None = None,
+        modes: GatewayModes | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._shop = shop
         self._settings = settings
-        self._providers: Mapping[str, PaymentProvider] = providers or {}
+        self._providers = as_providers(providers, settings.mode)
+        self._modes = modes or GatewayModes(
+            db, clock, settings.mode, available_modes(settings, self._providers)
+        )
         self._sql = _statements()
 
     # ------------------------------------------------------------------ asking for money
@@ -235,6 +246,7 @@ class PaymentService:
         :meth:`_balance_part`) and Stars the rest, their share rounded up."""
         if not self._settings.stars_enabled:
             raise NotPayable("switched_off", "payment in Telegram Stars is switched off")
+        mode = await self._modes.mode(Gateway.STARS)
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
             part = await self._balance_part(session, order, use_balance)
@@ -254,7 +266,9 @@ class PaymentService:
             )
             if part:
                 stars = stars_share(stars, order.total_amount - part, order.total_amount)
-            payment = await self._open_payment(session, order, Gateway.STARS, stars, "XTR", part)
+            payment = await self._open_payment(
+                session, order, Gateway.STARS, mode, Money(stars, "XTR"), part
+            )
             return Invoice(
                 payment.id,
                 payment.idempotency_key,
@@ -262,6 +276,7 @@ class PaymentService:
                 "XTR",
                 stars,
                 Money(part, order.currency) if part else None,
+                mode,
             )
 
     async def card_invoice(
@@ -270,14 +285,13 @@ class PaymentService:
         """A Telegram Payments invoice (cards, through the configured provider token) for
         the order total in the shop currency, or what the balance leaves of it; a double
         tap gives the same payment."""
-        if self._settings.card_provider_token is None:
-            raise NotPayable("switched_off", "card payment through Telegram is not set up")
+        mode = await self._card_mode()
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
             part = await self._balance_part(session, order, use_balance)
             rest = order.total_amount - part
             payment = await self._open_payment(
-                session, order, Gateway.TELEGRAM, rest, order.currency, part
+                session, order, Gateway.TELEGRAM, mode, Money(rest, order.currency), part
             )
             return Invoice(
                 payment.id,
@@ -286,6 +300,7 @@ class PaymentService:
                 order.currency,
                 rest,
                 Money(part, order.currency) if part else None,
+                mode,
             )
 
     async def provider_checkout(
@@ -305,9 +320,7 @@ class PaymentService:
         our pending payment is written first, so its key — which the provider echoes back —
         always leads to it, even if we crash before storing the provider's id. Raises
         NotPayable, NotFound or ProviderError (the provider is down or refused)."""
-        provider = self._providers.get(gateway.value)
-        if provider is None:
-            raise NotPayable("switched_off", f"payment through {gateway.value} is not set up")
+        mode, provider = await self._provider(gateway)
         now = self._clock.now()
         async with self._db.transaction() as session:
             order = await self._payable_order(session, order_id, user_id)
@@ -315,7 +328,12 @@ class PaymentService:
                 raise NotPayable("currency", f"{gateway.value} cannot bill in {order.currency}")
             part = await self._balance_part(session, order, use_balance)
             payment = await self._open_payment(
-                session, order, gateway, order.total_amount - part, order.currency, part
+                session,
+                order,
+                gateway,
+                mode,
+                Money(order.total_amount - part, order.currency),
+                part,
             )
             redirect = Redirect(
                 payment.id,
@@ -377,16 +395,14 @@ class PaymentService:
         page. The money is taken in by the same exactly-once confirmation as any other, and
         the customer is told by a job (no chat message carries it). Raises NotPayable,
         InvalidRequest or ProviderError."""
-        provider = self._providers.get(gateway.value)
-        if provider is None:
-            raise NotPayable("switched_off", f"payment through {gateway.value} is not set up")
+        mode, provider = await self._provider(gateway)
         currency = self._shop.currency
         if provider.currencies is not None and currency not in provider.currencies:
             raise NotPayable("currency", f"{gateway.value} cannot bill in {currency}")
         self._check_topup(amount)
         async with self._db.transaction() as session:
             payment = await self._pending_topup(
-                session, user_id, gateway, Money(amount, currency), Money(amount, currency)
+                session, user_id, gateway, mode, Money(amount, currency), Money(amount, currency)
             )
             redirect = Redirect(
                 payment.id,
@@ -416,22 +432,33 @@ class PaymentService:
             if self._settings.stars_rate is None:
                 raise NotPayable("no_stars_price", "no Stars rate is configured for top-ups")
             charged = Money(stars_for(amount, currency, self._settings.stars_rate), "XTR")
+            mode = await self._modes.mode(gateway)
         elif gateway is Gateway.TELEGRAM:
-            if self._settings.card_provider_token is None:
-                raise NotPayable("switched_off", "card payment through Telegram is not set up")
+            mode = await self._card_mode()
             charged = Money(amount, currency)
         else:
             raise NotPayable("switched_off", f"top-ups through {gateway.value} are not offered")
         async with self._db.transaction() as session:
             payment = await self._pending_topup(
-                session, user_id, gateway, charged, Money(amount, currency)
+                session, user_id, gateway, mode, charged, Money(amount, currency)
             )
             return Invoice(
-                payment.id, payment.idempotency_key, "", charged.currency, charged.amount
+                payment.id,
+                payment.idempotency_key,
+                "",
+                charged.currency,
+                charged.amount,
+                mode=mode,
             )
 
     async def _pending_topup(
-        self, session: AsyncSession, user_id: int, gateway: Gateway, charged: Money, value: Money
+        self,
+        session: AsyncSession,
+        user_id: int,
+        gateway: Gateway,
+        mode: str,
+        charged: Money,
+        value: Money,
     ) -> Payment:
         """The customer's pending top-up on these terms, or a new one; their row is locked
         first, so two taps cannot open two top-ups."""
@@ -444,6 +471,7 @@ class PaymentService:
             user_id=user_id,
             purpose=PaymentPurpose.TOPUP,
             gateway=gateway,
+            mode=mode,
             charged=charged,
             value=value,
         )
@@ -459,10 +487,10 @@ class PaymentService:
         methods = []
         if self._settings.stars_enabled:
             methods.append(Gateway.STARS)
-        if self._settings.card_provider_token is not None:
+        if self._settings.card_tokens():
             methods.append(Gateway.TELEGRAM)
         for gateway in (Gateway.YOOKASSA, Gateway.CRYPTOBOT):
-            if gateway.value in self._providers:
+            if gateway.value in self._providers.gateways():
                 methods.append(gateway)
         if self._settings.wallet_enabled:
             methods.append(Gateway.WALLET)
@@ -473,8 +501,8 @@ class PaymentService:
         session: AsyncSession,
         order: Order,
         gateway: Gateway,
-        amount: int,
-        currency: str,
+        mode: str,
+        charged: Money,
         from_balance: int = 0,
     ) -> Payment:
         """The order's pending payment through ``gateway`` for exactly this amount (and
@@ -486,10 +514,30 @@ class PaymentService:
             user_id=order.user_id,
             purpose=PaymentPurpose.ORDER,
             gateway=gateway,
-            charged=Money(amount, currency),
+            mode=mode,
+            charged=charged,
             value=Money(order.total_amount - from_balance, order.currency),
             from_balance=from_balance,
         )
+
+    async def _provider(self, gateway: Gateway) -> tuple[str, PaymentProvider]:
+        """The gateway's mode now and its adapter for that mode (NotPayable if none)."""
+        mode = await self._modes.mode(gateway)
+        provider = self._providers.get(gateway.value, mode)
+        if provider is None:
+            raise NotPayable("switched_off", f"payment through {gateway.value} is not set up")
+        return mode, provider
+
+    async def _card_mode(self) -> str:
+        mode = await self._modes.mode(Gateway.TELEGRAM)
+        if self.card_token(mode) is None:
+            raise NotPayable("switched_off", "card payment through Telegram is not set up")
+        return mode
+
+    def card_token(self, mode: str) -> str | None:
+        """The Telegram Payments provider token of ``mode`` (for sendInvoice)."""
+        token = self._settings.card_tokens().get(mode)
+        return token.get_secret_value() if token is not None else None
 
     async def _balance_part(self, session: AsyncSession, order: Order, use_balance: bool) -> int:
         """A mixed payment: the part of ``order`` the customer's balance pays — all of it
@@ -517,6 +565,7 @@ class PaymentService:
         user_id: int,
         purpose: PaymentPurpose,
         gateway: Gateway,
+        mode: str,
         charged: Money,
         value: Money,
         from_balance: int = 0,
@@ -530,6 +579,7 @@ class PaymentService:
                 Payment.user_id == user_id,
                 Payment.purpose == purpose.value,
                 Payment.gateway == gateway.value,
+                Payment.mode == mode,
                 Payment.status == PaymentState.PENDING.value,
                 Payment.amount == charged.amount,
                 Payment.currency == charged.currency,
@@ -547,7 +597,7 @@ class PaymentService:
             user_id=user_id,
             purpose=purpose.value,
             gateway=gateway.value,
-            mode=self._settings.mode,
+            mode=mode,
             amount=charged.amount,
             currency=charged.currency,
             value_amount=value.amount,
@@ -855,7 +905,7 @@ class PaymentService:
                 user_id=order.user_id,
                 purpose=PaymentPurpose.ORDER.value,
                 gateway=Gateway.MANUAL.value,
-                mode=self._settings.mode,
+                mode="live",  # money in hand is real money
                 amount=order.total_amount,
                 currency=order.currency,
                 value_amount=order.total_amount,
@@ -1049,7 +1099,7 @@ class PaymentService:
             order_id=None,
             user_id=user_id,
             purpose=PaymentPurpose.ORDER.value,
-            mode=self._settings.mode,
+            mode=await self._modes.mode(report.gateway),
             value_amount=report.amount,
             value_currency=report.currency,
             idempotency_key=_new_key(),

@@ -31,6 +31,7 @@ from tgshop.db.engine import Database
 from tgshop.db.models import Payment
 from tgshop.domain.errors import NotFound
 from tgshop.domain.payments import Gateway, PaymentState
+from tgshop.services.gateway_modes import Providers, as_providers
 from tgshop.services.outbox import enqueue
 from tgshop.services.payments import Confirmation, PaymentService, ProviderReport
 from tgshop.services.ports import (
@@ -39,6 +40,7 @@ from tgshop.services.ports import (
     ProviderError,
     ProviderPayment,
     ProviderState,
+    WebhookRejected,
 )
 
 log = structlog.get_logger("tgshop.payments.providers")
@@ -87,31 +89,41 @@ class ProviderPayments:
         db: Database,
         clock: Clock,
         payments: PaymentService,
-        providers: Mapping[str, PaymentProvider],
+        providers: Providers | Mapping[str, PaymentProvider],
         settings: PaymentsSettings,
     ) -> None:
         self._db = db
         self._clock = clock
         self._payments = payments
-        self._providers = providers
+        self._providers = as_providers(providers, settings.mode)
         self._settings = settings
-
-    def provider(self, gateway: str) -> PaymentProvider:
-        provider = self._providers.get(gateway)
-        if provider is None:
-            raise NotFound(f"payments through {gateway} are not set up")
-        return provider
 
     async def webhook(
         self, gateway: str, body: bytes, headers: Mapping[str, str], client_ip: str | None
     ) -> Taken | None:
         """A provider's notification. Raises NotFound (gateway not set up),
         WebhookRejected (not believed) or ProviderError (the re-read failed: the provider
-        should send it again)."""
-        reported = await self.provider(gateway).read_webhook(body, headers, client_ip)
-        if reported is None:
-            return None
-        return await self.take(gateway, reported)
+        should send it again).
+
+        With test and live credentials both set up, the notification is read with each
+        (test first): it is believed if one of them verifies it (CryptoBot's signature is
+        keyed by the token; YooKassa's payment is re-read with the shop's own keys)."""
+        adapters = self._providers.of_gateway(gateway)
+        if not adapters:
+            raise NotFound(f"payments through {gateway} are not set up")
+        failures: list[Exception] = []
+        for _, provider in adapters:
+            try:
+                reported = await provider.read_webhook(body, headers, client_ip)
+            except (WebhookRejected, ProviderError) as exc:
+                failures.append(exc)
+                continue
+            if reported is None:
+                return None
+            return await self.take(gateway, reported)
+        # A provider that did not answer is worth another delivery; otherwise say why not.
+        retry = next((f for f in failures if isinstance(f, ProviderError) and f.retryable), None)
+        raise retry or failures[0]
 
     async def take(self, gateway: str, reported: ProviderPayment) -> Taken:
         """Act on what a provider verifiably says of one payment (see module)."""
@@ -160,7 +172,7 @@ class ProviderPayments:
                 raise NotFound(f"no payment {payment_id}")
             gateway, before = payment.gateway, payment.status
             provider_id = payment.provider_payment_id
-        provider = self._providers.get(gateway)
+            provider = self._providers.get(gateway, payment.mode)
         if provider is None or provider_id is None:
             result = "no_provider" if provider is None else "never_reached"
             return PaymentCheck(payment_id, gateway, before, before, None, result)
@@ -186,10 +198,15 @@ class ProviderPayments:
         async with self._db.read() as session:
             rows = (
                 await session.execute(
-                    select(Payment.gateway, Payment.idempotency_key, Payment.provider_payment_id)
+                    select(
+                        Payment.gateway,
+                        Payment.mode,
+                        Payment.idempotency_key,
+                        Payment.provider_payment_id,
+                    )
                     .where(
                         Payment.status == PaymentState.PENDING.value,
-                        Payment.gateway.in_(list(self._providers)),
+                        Payment.gateway.in_(sorted(self._providers.gateways())),
                         Payment.updated_at <= cutoff,
                     )
                     .order_by(Payment.updated_at)
@@ -197,13 +214,19 @@ class ProviderPayments:
                 )
             ).all()
         taken_in = stopped = errors = 0
-        for gateway, key, provider_id in rows:
+        for gateway, mode, key, provider_id in rows:
             if provider_id is None:
                 if await self._stop(gateway, key, PaymentState.CANCELLED, "not_started"):
                     stopped += 1
                 continue
+            provider = self._providers.get(gateway, mode)
+            if provider is None:  # its mode's credentials were removed: nobody to ask
+                errors += 1
+                log.warning("payment.recheck_no_credentials", gateway=gateway, mode=mode)
+                await self._touch(gateway, key)
+                continue
             try:
-                reported = await self._providers[gateway].fetch(provider_id)
+                reported = await provider.fetch(provider_id)
                 taken = await self.take(gateway, reported)
             except ProviderError as exc:
                 errors += 1

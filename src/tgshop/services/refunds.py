@@ -24,7 +24,6 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select, update
@@ -40,8 +39,9 @@ from tgshop.domain.orders import Actor, OrderStatus, PaymentStatus, plan_transit
 from tgshop.domain.payments import Gateway, PaymentState
 from tgshop.domain.refunds import RefundState, goes_to_balance, payment_status_after
 from tgshop.services import ledger
+from tgshop.services.gateway_modes import Providers
 from tgshop.services.orders import write_transition
-from tgshop.services.ports import Clock, PaymentProvider, ProviderError, TelegramClient
+from tgshop.services.ports import Clock, ProviderError, TelegramClient
 
 
 class RefundStillProcessing(ProviderError):
@@ -76,11 +76,12 @@ class RefundService:
         db: Database,
         clock: Clock,
         telegram: TelegramClient | None,
-        providers: Mapping[str, PaymentProvider],
+        providers: Providers,
     ) -> None:
         self._db = db
         self._clock = clock
         self._telegram = telegram
+        # Each payment goes back through the credentials of the mode it was made in.
         self._providers = providers
 
     async def send(self, refund_id: int) -> SentRefund:
@@ -98,7 +99,7 @@ class RefundService:
             telegram_id, locale = user.telegram_id, user.language_code
             user_id = user.id
             status, amount = refund.status, Money(refund.amount, refund.currency)
-            gateway, charge_id = payment.gateway, payment.provider_charge_id
+            gateway, charge_id, mode = payment.gateway, payment.provider_charge_id, payment.mode
             provider_id, provider_refund_id = payment.provider_payment_id, refund.provider_refund_id
             # The order this payment paid (money that arrived too late paid none).
             paid_order = payment.order_id if payment.outcome is None else None
@@ -147,7 +148,7 @@ class RefundService:
             await self._telegram.refund_star_payment(telegram_id, charge_id)
             provider_refund_id = charge_id
         else:
-            provider = self._providers.get(gateway)
+            provider = self._providers.get(gateway, mode)
             if provider is None or provider_id is None:
                 raise CannotRefund(f"{gateway} is not set up here any more: refund it by hand")
             done = await provider.refund(

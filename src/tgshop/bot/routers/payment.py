@@ -107,8 +107,8 @@ def payment_router(container: Container) -> Router:
     ) -> None:
         """Telegram's invoice for a payment we opened: Stars (``XTR``) with an empty provider
         token, anything else through the card provider token."""
-        token = container.settings.payments.card_provider_token
         stars = invoice.currency == "XTR"
+        token = None if stars else payments.card_token(invoice.mode)
         await bot.send_invoice(
             chat_id=customer.telegram_id,
             title=title[:32],
@@ -116,7 +116,7 @@ def payment_router(container: Container) -> Router:
             payload=invoice.payload,
             currency=invoice.currency,
             prices=[LabeledPrice(label=label, amount=invoice.amount)],
-            provider_token="" if stars or token is None else token.get_secret_value(),
+            provider_token=token or "",
         )
 
     async def refuse(query: CallbackQuery, t: Translations, error: Exception) -> None:

@@ -29,6 +29,7 @@ from aiogram.types import CallbackQuery, ForceReply, InlineKeyboardMarkup, Messa
 
 from tgshop.bot.staff_callbacks import (
     AdminRefresh,
+    GatewayModeSwitch,
     MaintenanceSwitch,
     StaffOrderAction,
     StaffOrderShow,
@@ -38,7 +39,7 @@ from tgshop.bot.staff_texts import admin_screen
 from tgshop.domain.errors import ConcurrentChange, IllegalTransition, InvalidRequest, NotFound
 from tgshop.domain.money import Money
 from tgshop.domain.orders import OrderStatus
-from tgshop.domain.payments import NotPayable
+from tgshop.domain.payments import Gateway, NotPayable
 from tgshop.i18n import DEFAULT_LOCALE
 from tgshop.i18n.translator import Translations
 from tgshop.jobs.notify import cancel_confirmation_buttons, format_new_order, manager_buttons
@@ -256,7 +257,10 @@ def staff_router(container: Container) -> Router:
     async def show_admin(t: Translations) -> tuple[str, InlineKeyboardMarkup | None]:
         stats = await container.sales_stats.today()
         maintenance = await container.maintenance.state()
-        text, buttons = admin_screen(t, container.settings.shop.name, stats, maintenance.enabled)
+        modes = await container.gateway_modes.all()
+        text, buttons = admin_screen(
+            t, container.settings.shop.name, stats, maintenance.enabled, modes
+        )
         return text, inline_keyboard(buttons)
 
     # ------------------------------------------------------------------------ /payment
@@ -380,6 +384,32 @@ def staff_router(container: Container) -> Router:
         state = await container.maintenance.set(callback_data.enabled, by_user_id=customer.id)
         key = "staff.toast.maintenance_on" if state.enabled else "staff.toast.maintenance_off"
         await query.answer(t.gettext(key))
+        await redraw_admin(query, t)
+
+    @router.callback_query(GatewayModeSwitch.filter())
+    async def switch_mode(
+        query: CallbackQuery,
+        callback_data: GatewayModeSwitch,
+        customer: UserView,
+        t: Translations,
+    ) -> None:
+        """A gateway to test or live: new payments through it are made in that mode; the
+        ones already made keep theirs."""
+        if not await staff.is_staff(query.from_user.id):
+            await query.answer(t.gettext("staff.alert.only_staff"), show_alert=True)
+            return
+        try:
+            gateway = Gateway(callback_data.gateway)
+            mode = await container.gateway_modes.switch(
+                gateway, callback_data.mode, by_user_id=customer.id
+            )
+        except (ValueError, InvalidRequest):
+            await query.answer(t.gettext("staff.alert.outdated"), show_alert=True)
+            return
+        name = t.gettext(f"staff.admin.gateway.{gateway.value}")
+        await query.answer(
+            t.gettext("staff.toast.mode", gateway=name, mode=t.gettext(f"staff.admin.mode.{mode}"))
+        )
         await redraw_admin(query, t)
 
     @router.callback_query(AdminRefresh.filter())
