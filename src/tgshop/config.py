@@ -495,6 +495,42 @@ class WorkerSettings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
 
 
+class ApiSettings(BaseSettings):
+    """The Mini App API (``/api/v1``): who may call it and from where."""
+
+    model_config = _config("TGSHOP_API_")
+
+    init_data_max_age: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="seconds a Mini App launch (its initData auth_date) stays valid",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description=(
+            "origins (scheme://host[:port]) of a storefront hosted elsewhere that may call the "
+            "API from a browser, comma-separated; empty = same origin only"
+        ),
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+        return [origin.rstrip("/") for origin in value]
+
+
 @dataclass(frozen=True)
 class Settings:
     app: AppSettings
@@ -504,6 +540,7 @@ class Settings:
     shop: ShopSettings
     worker: WorkerSettings
     payments: PaymentsSettings = field(default_factory=PaymentsSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 @dataclass(frozen=True)
@@ -530,6 +567,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "shop": ShopSettings,
     "worker": WorkerSettings,
     "payments": PaymentsSettings,
+    "api": ApiSettings,
 }
 
 _HINTS = {

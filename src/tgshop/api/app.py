@@ -24,6 +24,7 @@ from tgshop.api.metrics import build_metrics, build_metrics_router
 from tgshop.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from tgshop.api.payment_webhooks import build_payment_webhook_router
 from tgshop.api.problems import install_problem_handlers
+from tgshop.api.v1 import install_api_v1
 
 if TYPE_CHECKING:
     from tgshop.app import Container
@@ -60,6 +61,7 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
     app.include_router(build_health_router(container, check_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_payment_webhook_router(container))
+    install_api_v1(app, container)
     for router in routers:
         app.include_router(router)
 

@@ -1,0 +1,225 @@
+"""The Mini App API routes (``/api/v1``): thin — parse, call the same use cases as the bot,
+render.
+
+- Catalog reads are public and cacheable: a weak ETag over the body (``If-None-Match`` gets
+  304) and ``Cache-Control: public`` for as long as the catalog memory keeps a read.
+- Everything about a person needs initData (api/v1/auth.py) and is ``private, no-store``.
+- Another customer's order is "not found", never "forbidden": its existence is not told.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from tgshop.api.v1.auth import CurrentCaller
+from tgshop.api.v1.schemas import (
+    CartOut,
+    CartQuantityIn,
+    CategoryOut,
+    CategoryTree,
+    MeOut,
+    OrderList,
+    OrderOut,
+    ProductOut,
+    ProductPage,
+    ProductSummaryOut,
+)
+from tgshop.domain.errors import InvalidRequest
+from tgshop.domain.money import Money
+from tgshop.services.catalog import MAX_PER_PAGE, ProductQuery
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+Id = Annotated[int, Path(ge=1, le=2**62)]
+PRIVATE = {"Cache-Control": "private, no-store"}
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _cursor(page: int) -> str:
+    return base64.urlsafe_b64encode(f"p{page}".encode()).decode().rstrip("=")
+
+
+def _page_of(cursor: str | None) -> int:
+    """The page an opaque cursor points at (InvalidRequest for one we did not make)."""
+    if cursor is None:
+        return 1
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest("cursor is not one this API gave out") from None
+    if not text.startswith("p") or not text[1:].isdigit() or not 1 <= int(text[1:]) <= 10_000:
+        raise InvalidRequest("cursor is not one this API gave out")
+    return int(text[1:])
+
+
+def _cached(request: Request, model: BaseModel, max_age: float) -> Response:
+    """A public catalog answer with a weak ETag; 304 when the client has it already."""
+    body = model.model_dump_json().encode()
+    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={int(max_age)}"}
+    seen = request.headers.get("if-none-match", "")
+    if etag in {tag.strip() for tag in seen.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+def _private(model: BaseModel) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), headers=PRIVATE)
+
+
+def build_api_v1(container: Container) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    max_age = container.settings.shop.catalog_cache_seconds
+    not_modified: Responses = {304: {"description": "the client's copy (If-None-Match) is current"}}
+
+    # ------------------------------------------------------------------ the catalog
+
+    @router.get(
+        "/categories",
+        tags=["catalog"],
+        response_model=CategoryTree,
+        responses=not_modified,
+        summary="The category tree",
+    )
+    async def categories(request: Request) -> Response:
+        tree = await container.catalog.categories_tree()
+        return _cached(request, CategoryTree(items=[CategoryOut.of(n) for n in tree]), max_age)
+
+    @router.get(
+        "/products",
+        tags=["catalog"],
+        response_model=ProductPage,
+        responses=not_modified,
+        summary="Products, filtered, a page at a time",
+    )
+    async def products(
+        request: Request,
+        q: Annotated[str | None, Query(max_length=200, description="words in the title")] = None,
+        category_id: Annotated[int | None, Query(ge=1, description="and its subcategories")] = None,
+        min_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        max_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        in_stock: Annotated[bool, Query(description="only what can be bought now")] = False,
+        limit: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
+        cursor: Annotated[str | None, Query(max_length=40, description="from next_cursor")] = None,
+    ) -> Response:
+        page = await container.catalog.list_products(
+            ProductQuery(
+                search=q,
+                category_id=category_id,
+                min_price=min_price,
+                max_price=max_price,
+                in_stock=in_stock,
+                page=_page_of(cursor),
+                per_page=limit,
+            )
+        )
+        more = page.page < page.pages and bool(page.items)
+        body = ProductPage(
+            items=[ProductSummaryOut.of(item) for item in page.items],
+            total=page.total,
+            next_cursor=_cursor(page.page + 1) if more else None,
+        )
+        return _cached(request, body, max_age)
+
+    @router.get(
+        "/products/{product_id}",
+        tags=["catalog"],
+        response_model=ProductOut,
+        responses={**not_modified, 404: {"description": "no such product on sale"}},
+        summary="One product with its variants and images",
+    )
+    async def product(request: Request, product_id: Id) -> Response:
+        detail = await container.catalog.product_detail(product_id)
+        return _cached(request, ProductOut.of(detail), max_age)
+
+    @router.get(
+        "/media/{media_id}",
+        tags=["catalog"],
+        responses={200: {"content": {"image/*": {}}}, 404: {"description": "no such image"}},
+        summary="A product image",
+    )
+    async def media(request: Request, media_id: Id) -> Response:
+        mime, data = await container.catalog.media(media_id)
+        etag = 'W/"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
+        if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers=headers)
+        return Response(data, media_type=mime, headers=headers)
+
+    # ------------------------------------------------------------------ the customer
+
+    unauthorized: Responses = {401: {"description": "no valid initData (see `reason`)"}}
+
+    @router.get("/me", tags=["me"], response_model=MeOut, responses=unauthorized)
+    async def me(caller: CurrentCaller) -> JSONResponse:
+        balance: Money = await container.payments.balance(caller.customer.id)
+        return _private(MeOut.of(caller.customer, balance))
+
+    @router.get("/cart", tags=["cart"], response_model=CartOut, responses=unauthorized)
+    async def cart(caller: CurrentCaller) -> JSONResponse:
+        return _private(CartOut.of(await container.carts.view(caller.customer.id)))
+
+    @router.put(
+        "/cart/items/{variant_id}",
+        tags=["cart"],
+        response_model=CartOut,
+        responses={**unauthorized, 404: {"description": "no such variant on sale"}},
+        summary="Set how many of a variant the cart holds (0 takes it out)",
+    )
+    async def set_quantity(
+        caller: CurrentCaller, variant_id: Id, body: CartQuantityIn
+    ) -> JSONResponse:
+        view = await container.carts.set_quantity(caller.customer.id, variant_id, body.quantity)
+        return _private(CartOut.of(view))
+
+    @router.delete(
+        "/cart/items/{variant_id}",
+        tags=["cart"],
+        response_model=CartOut,
+        responses=unauthorized,
+        summary="Take a variant out of the cart",
+    )
+    async def remove(caller: CurrentCaller, variant_id: Id) -> JSONResponse:
+        return _private(CartOut.of(await container.carts.remove(caller.customer.id, variant_id)))
+
+    @router.get(
+        "/orders",
+        tags=["orders"],
+        response_model=OrderList,
+        responses=unauthorized,
+        summary="My orders, newest first",
+    )
+    async def orders(
+        caller: CurrentCaller,
+        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> JSONResponse:
+        found = await container.orders.list_for_user(
+            caller.customer.id, limit=limit + 1, offset=offset
+        )
+        body = OrderList(
+            items=[OrderOut.of(order) for order in found[:limit]],
+            next_offset=offset + limit if len(found) > limit else None,
+        )
+        return _private(body)
+
+    @router.get(
+        "/orders/{order_id}",
+        tags=["orders"],
+        response_model=OrderOut,
+        responses={**unauthorized, 404: {"description": "no such order of yours"}},
+        summary="One of my orders with its history",
+    )
+    async def order(caller: CurrentCaller, order_id: Id) -> JSONResponse:
+        view = await container.orders.get(order_id, user_id=caller.customer.id)
+        return _private(OrderOut.of(view))
+
+    return router

@@ -1,0 +1,244 @@
+"""What the Mini App API sends and accepts (the OpenAPI schema is built from these).
+
+Money is always ``{"amount": minor units, "currency": ISO 4217 or XTR, "display": text}``,
+read from our database: a client never sends a price, and a body with fields we do not
+know is refused (422), so a price a client slips in is never mistaken for an instruction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tgshop.domain.money import Money
+from tgshop.services.cart import CartView
+from tgshop.services.catalog import CategoryNode, ProductDetail, ProductSummary
+from tgshop.services.order_views import OrderView
+from tgshop.services.users import UserView
+
+
+class _FromViews(BaseModel):
+    """Read from the use cases' plain values, field by field, by name."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class MoneyOut(BaseModel):
+    amount: int = Field(description="minor units (cents; Stars for XTR)", examples=[990])
+    currency: str = Field(examples=["USD"])
+    display: str = Field(examples=["9.90 USD"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_money(cls, value: Any) -> Any:
+        if isinstance(value, Money):
+            return {"amount": value.amount, "currency": value.currency, "display": str(value)}
+        return value
+
+    @classmethod
+    def of(cls, money: Money) -> MoneyOut:
+        return cls.model_validate(money)
+
+
+class CategoryOut(BaseModel):
+    id: int
+    key: str = Field(examples=["green-tea"])
+    title: str = Field(examples=["Green tea"])
+    description: str
+    children: list[CategoryOut] = []
+
+    @classmethod
+    def of(cls, node: CategoryNode) -> CategoryOut:
+        return cls(
+            id=node.id,
+            key=node.key,
+            title=node.title,
+            description=node.description,
+            children=[cls.of(child) for child in node.children],
+        )
+
+
+class CategoryTree(BaseModel):
+    items: list[CategoryOut] = Field(description="the top categories, each with its children")
+
+
+def media_url(media_id: int) -> str:
+    return f"/api/v1/media/{media_id}"
+
+
+class ProductSummaryOut(BaseModel):
+    id: int
+    key: str = Field(examples=["sencha"])
+    title: str = Field(examples=["Sencha"])
+    kind: str = Field(examples=["physical"])
+    category_id: int | None
+    price_from: MoneyOut
+    in_stock: bool
+    image_url: str | None = Field(examples=["/api/v1/media/7"])
+
+    @classmethod
+    def of(cls, item: ProductSummary) -> ProductSummaryOut:
+        return cls(
+            id=item.id,
+            key=item.key,
+            title=item.title,
+            kind=item.kind,
+            category_id=item.category_id,
+            price_from=MoneyOut.of(item.price_from),
+            in_stock=item.in_stock,
+            image_url=media_url(item.image_id) if item.image_id is not None else None,
+        )
+
+
+class ProductPage(BaseModel):
+    items: list[ProductSummaryOut]
+    total: int = Field(description="products matching the filters")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+
+
+class VariantOut(BaseModel):
+    id: int
+    sku: str = Field(examples=["SEN-100"])
+    title: str = Field(examples=["100 g"])
+    price: MoneyOut
+    stars_price: int | None = Field(description="its own price in Telegram Stars, if any")
+    in_stock: bool
+    available: int | None = Field(description="units left; null = not counted (unlimited)")
+
+
+class ProductOut(BaseModel):
+    id: int
+    key: str
+    title: str
+    description: str
+    kind: str
+    category_id: int | None
+    variants: list[VariantOut]
+    image_urls: list[str]
+
+    @classmethod
+    def of(cls, product: ProductDetail) -> ProductOut:
+        return cls(
+            id=product.id,
+            key=product.key,
+            title=product.title,
+            description=product.description,
+            kind=product.kind,
+            category_id=product.category_id,
+            variants=[
+                VariantOut(
+                    id=v.id,
+                    sku=v.sku,
+                    title=v.title,
+                    price=MoneyOut.of(v.price),
+                    stars_price=v.stars_price,
+                    in_stock=v.in_stock,
+                    available=None if v.unlimited else v.available,
+                )
+                for v in product.variants
+            ],
+            image_urls=[media_url(media_id) for media_id in product.image_ids],
+        )
+
+
+class MeOut(BaseModel):
+    id: int
+    telegram_id: int
+    first_name: str
+    last_name: str | None
+    username: str | None
+    language: str = Field(examples=["en"])
+    balance: MoneyOut
+
+    @classmethod
+    def of(cls, user: UserView, balance: Money) -> MeOut:
+        return cls(
+            id=user.id,
+            telegram_id=user.telegram_id,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            language=user.language,
+            balance=MoneyOut.of(balance),
+        )
+
+
+class CartLineOut(_FromViews):
+    variant_id: int
+    product_id: int
+    product_title: str
+    variant_title: str
+    sku: str
+    kind: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+    available: int | None = Field(description="units left; null = not counted (unlimited)")
+    problem: str | None = Field(
+        description="why this line cannot be ordered as it is: unavailable or insufficient"
+    )
+
+
+class CartOut(_FromViews):
+    lines: list[CartLineOut]
+    total: MoneyOut
+    item_count: int
+
+    @classmethod
+    def of(cls, cart: CartView) -> CartOut:
+        return cls.model_validate(cart)
+
+
+class CartQuantityIn(BaseModel):
+    """How many of a variant the cart should hold (0 takes the line out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: int = Field(ge=0, le=100_000, examples=[2])
+
+
+class OrderItemOut(_FromViews):
+    sku: str
+    title: str
+    variant_title: str
+    kind: str
+    quantity: int
+    unit_price: MoneyOut
+    total: MoneyOut
+
+
+class OrderEventOut(_FromViews):
+    from_status: str | None
+    to_status: str
+    actor: str = Field(description="customer, staff or system")
+    note: str | None
+    at: datetime
+
+
+class OrderOut(_FromViews):
+    id: int
+    number: str = Field(examples=["A00042"])
+    status: str = Field(examples=["awaiting_payment"])
+    payment_status: str = Field(examples=["unpaid"])
+    total: MoneyOut
+    items: list[OrderItemOut]
+    history: list[OrderEventOut] = Field(validation_alias="events")
+    delivery: dict[str, Any]
+    tracking_number: str | None
+    created_at: datetime
+    expires_at: datetime | None = Field(description="an unpaid order is held until then")
+
+    @classmethod
+    def of(cls, order: OrderView) -> OrderOut:
+        return cls.model_validate(order)
+
+
+class OrderList(BaseModel):
+    items: list[OrderOut]
+    next_offset: int | None = Field(
+        description="pass as `offset` for older orders; null at the end"
+    )

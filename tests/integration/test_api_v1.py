@@ -1,0 +1,235 @@
+"""The Mini App API over HTTP (our FastAPI app in process): initData sign-in and every way
+it is refused, the public catalog with ETags, and a customer's own balance, cart and orders
+— another customer's order is "not found", a price a client sends is never taken.
+initData is signed by the sandbox's own signer, the way Telegram signs it. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from tests.support.factories import give_balance, make_category, make_product
+from tests.support.fakes import FrozenClock
+from tgshop.api.app import create_http_app
+from tgshop.app import Container, build_container
+from tgshop.config import Settings
+from tgshop.db.engine import Database
+from tgshop.sandbox.state import Account
+from tgshop.sandbox.webapp import sign_init_data
+from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
+
+TOKEN = "424242:AAsandboxTokenForTheMiniApp_0123456789"
+OTHER_BOT = "515151:AAanotherBotEntirely_0123456789abcd"
+ANN = Account(id=9001, first_name="Ann", username="ann", language_code="en")
+BEN = Account(id=9002, first_name="Ben", language_code="ru")
+
+
+@pytest.fixture
+async def container(
+    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+) -> Container:
+    settings = make_settings(database={"url": db_url}, telegram={"bot_token": TOKEN})
+    return build_container(settings, db=db, clock=clock)
+
+
+@pytest.fixture
+async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_http_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def tma(clock: FrozenClock, who: Account = ANN, *, token: str = TOKEN, age: float = 0) -> dict:
+    issued = int((clock.now() - timedelta(seconds=age)).timestamp())
+    return {"Authorization": f"tma {sign_init_data(token, who, auth_date=issued)}"}
+
+
+async def test_initdata_that_is_missing_forged_expired_or_foreign_is_refused(
+    api: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    good = tma(clock)["Authorization"]
+    forged = good.replace("%22Ann%22", "%22Eve%22")  # the user changed, the hash kept
+    cases = {
+        "missing": {},
+        "malformed": {"Authorization": "tma not-init-data"},
+        "bad_signature": {"Authorization": forged},
+        "expired": tma(clock, age=3601),
+        "from_the_future": tma(clock, age=-600),
+    }
+    for reason, headers in cases.items():
+        answer = await api.get("/api/v1/me", headers=headers)
+        assert answer.status_code == 401, reason
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["www-authenticate"] == "tma"
+        assert answer.json()["reason"] == reason, answer.json()
+    foreign = await api.get("/api/v1/me", headers=tma(clock, token=OTHER_BOT))
+    assert foreign.status_code == 401
+    assert foreign.json()["reason"] == "bad_signature"
+    assert "another bot" in foreign.json()["detail"]
+    assert (await api.get("/api/v1/me", headers=tma(clock, age=3500))).status_code == 200
+
+
+async def test_me_is_the_telegram_user_with_their_balance(
+    api: httpx.AsyncClient, clock: FrozenClock, db: Database
+) -> None:
+    first = await api.get("/api/v1/me", headers=tma(clock))
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "private, no-store"
+    me = first.json()
+    assert (me["telegram_id"], me["first_name"], me["username"]) == (9001, "Ann", "ann")
+    assert me["balance"] == {"amount": 0, "currency": "USD", "display": "0.00 USD"}
+    await give_balance(db, me["id"], 1250)
+    again = (await api.get("/api/v1/me", headers=tma(clock))).json()
+    assert again["id"] == me["id"]  # the same customer, not a new one
+    assert again["balance"]["display"] == "12.50 USD"
+
+
+async def test_the_catalog_is_public_paged_and_cacheable(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    tea = await make_category(db, "Tea")
+    for n in range(5):
+        await make_product(
+            db, f"Sencha {n}", category_id=tea.id, variants=[("100 g", 500 + n * 100, n)]
+        )
+    await make_product(db, "Teapot", variants=[("1 l", 2500, None)])
+
+    tree = await api.get("/api/v1/categories")
+    assert tree.status_code == 200
+    assert [c["title"] for c in tree.json()["items"]] == ["Tea"]
+
+    first = await api.get("/api/v1/products", params={"category_id": tea.id, "limit": 2})
+    assert first.status_code == 200
+    page = first.json()
+    assert page["total"] == 5 and len(page["items"]) == 2
+    assert page["items"][0]["price_from"]["currency"] == "USD"
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    seen, cursor = [i["title"] for i in page["items"]], page["next_cursor"]
+    while cursor:
+        more = (
+            await api.get(
+                "/api/v1/products", params={"category_id": tea.id, "limit": 2, "cursor": cursor}
+            )
+        ).json()
+        seen += [i["title"] for i in more["items"]]
+        cursor = more["next_cursor"]
+    assert sorted(seen) == [f"Sencha {n}" for n in range(5)]
+
+    in_stock = (
+        await api.get("/api/v1/products", params={"in_stock": "true", "q": "sencha"})
+    ).json()
+    assert in_stock["total"] == 4  # Sencha 0 has no stock
+    cheap = (await api.get("/api/v1/products", params={"max_price": 600})).json()
+    assert sorted(i["title"] for i in cheap["items"]) == ["Sencha 0", "Sencha 1"]
+
+    # An unchanged answer is not sent again.
+    etag = first.headers["etag"]
+    same = await api.get(
+        "/api/v1/products",
+        params={"category_id": tea.id, "limit": 2},
+        headers={"If-None-Match": etag},
+    )
+    assert same.status_code == 304 and same.content == b""
+
+    product_id = page["items"][0]["id"]
+    detail = await api.get(f"/api/v1/products/{product_id}")
+    assert detail.status_code == 200
+    assert detail.json()["variants"][0]["sku"]
+    assert (await api.get("/api/v1/products/999999")).status_code == 404
+    bad_cursor = await api.get("/api/v1/products", params={"cursor": "bm9wZQ"})
+    assert bad_cursor.status_code == 400
+    assert "cursor" in bad_cursor.json()["detail"]
+    assert (await api.get("/api/v1/products", params={"limit": 0})).status_code == 422
+
+
+async def test_the_cart_is_the_bots_cart_and_prices_come_from_the_shop(
+    api: httpx.AsyncClient, clock: FrozenClock, container: Container
+) -> None:
+    product = await make_product(container.db, "Teapot", variants=[("1 l", 2500, 3)])
+    variant = product.variants[0].id
+    empty = (await api.get("/api/v1/cart", headers=tma(clock))).json()
+    assert empty["lines"] == [] and empty["total"]["amount"] == 0
+
+    # A client that slips in a price is refused, not half-heard.
+    sneaky = await api.put(
+        f"/api/v1/cart/items/{variant}",
+        headers=tma(clock),
+        json={"quantity": 2, "unit_price": 1},
+    )
+    assert sneaky.status_code == 422
+    put = await api.put(f"/api/v1/cart/items/{variant}", headers=tma(clock), json={"quantity": 2})
+    assert put.status_code == 200
+    cart = put.json()
+    assert [(line["quantity"], line["unit_price"]["amount"]) for line in cart["lines"]] == [
+        (2, 2500)
+    ]
+    assert cart["total"]["display"] == "50.00 USD"
+
+    # The same cart the bot shows.
+    me = (await api.get("/api/v1/me", headers=tma(clock))).json()
+    assert (await container.carts.view(me["id"])).item_count == 2
+    too_many = await api.put(
+        f"/api/v1/cart/items/{variant}", headers=tma(clock), json={"quantity": -1}
+    )
+    assert too_many.status_code == 422
+    unknown = await api.put("/api/v1/cart/items/999999", headers=tma(clock), json={"quantity": 1})
+    assert unknown.status_code == 404
+    removed = await api.delete(f"/api/v1/cart/items/{variant}", headers=tma(clock))
+    assert removed.json()["lines"] == []
+    assert (await api.get("/api/v1/cart")).status_code == 401
+
+
+async def test_an_order_of_someone_else_is_not_found(
+    api: httpx.AsyncClient, clock: FrozenClock, container: Container
+) -> None:
+    product = await make_product(container.db, "Teapot", variants=[("1 l", 2500, 3)])
+    ann_id = (await api.get("/api/v1/me", headers=tma(clock))).json()["id"]
+    await api.get("/api/v1/me", headers=tma(clock, BEN))
+    order = await container.orders.place_order(
+        PlaceOrderRequest(user_id=ann_id, lines=[OrderLine(product.variants[0].id, 1)])
+    )
+    mine = await api.get(f"/api/v1/orders/{order.id}", headers=tma(clock))
+    assert mine.status_code == 200
+    body = mine.json()
+    assert (body["number"], body["status"], body["total"]["display"]) == (
+        order.number,
+        "awaiting_payment",
+        "25.00 USD",
+    )
+    assert body["history"][0]["to_status"] == "awaiting_payment"
+    listed = (await api.get("/api/v1/orders", headers=tma(clock))).json()
+    assert [o["id"] for o in listed["items"]] == [order.id] and listed["next_offset"] is None
+
+    theirs = await api.get(f"/api/v1/orders/{order.id}", headers=tma(clock, BEN))
+    assert theirs.status_code == 404
+    assert (await api.get("/api/v1/orders", headers=tma(clock, BEN))).json()["items"] == []
+
+
+async def test_cors_is_closed_unless_an_origin_is_configured(
+    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    preflight = {
+        "Origin": "https://shop.example.org",
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    for origins, allowed in (("", False), ("https://shop.example.org", True)):
+        settings = make_settings(
+            database={"url": db_url},
+            telegram={"bot_token": TOKEN},
+            api={"cors_origins": origins},
+        )
+        app = create_http_app(build_container(settings, db=db, clock=clock))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answer = await client.options("/api/v1/cart/items/1", headers=preflight)
+            stranger = await client.options(
+                "/api/v1/cart/items/1", headers={**preflight, "Origin": "https://evil.example"}
+            )
+        granted = answer.headers.get("access-control-allow-origin")
+        assert (granted == "https://shop.example.org") is allowed, answer.headers
+        assert "access-control-allow-origin" not in stranger.headers
