@@ -23,6 +23,22 @@ from tgshop.domain.refunds import DEFAULT_WINDOW_DAYS, parse_windows
 
 _T = TypeVar("_T")
 
+
+def _rate_limit(value: str) -> str:
+    """A rate limit in the ``limits`` syntax (``60/minute;10/second``), or empty."""
+    value = value.strip()
+    if value:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate limit like 60/minute;10/second ({exc})"
+            ) from None
+    return value
+
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/tgshop.db"
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 # Secrets that ship in docs or examples: a deployment that still uses one is not secret.
@@ -185,17 +201,7 @@ class TelegramSettings(BaseSettings):
     @field_validator("bot_rate_limit")
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
-        value = value.strip()
-        if value:
-            from limits import parse_many
-
-            try:
-                parse_many(value)
-            except ValueError as exc:
-                raise ValueError(
-                    f"{value!r} is not a rate limit like 60/minute;10/second ({exc})"
-                ) from None
-        return value
+        return _rate_limit(value)
 
     @field_validator("staff_ids", mode="before")
     @classmethod
@@ -506,6 +512,14 @@ class ApiSettings(BaseSettings):
         le=7 * 24 * 3600,
         description="seconds a Mini App launch (its initData auth_date) stays valid",
     )
+    rate_limit_ip: str = Field(
+        default="300/minute;30/second",
+        description="requests one address may make to /api/v1 (limits syntax); empty = none",
+    )
+    rate_limit_user: str = Field(
+        default="120/minute;15/second",
+        description="requests one signed-in customer may make (limits syntax); empty = none",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default=[],
         description=(
@@ -513,6 +527,11 @@ class ApiSettings(BaseSettings):
             "API from a browser, comma-separated; empty = same origin only"
         ),
     )
+
+    @field_validator("rate_limit_ip", "rate_limit_user")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        return _rate_limit(value)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,8 +12,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.support.factories import give_balance, make_category, make_product
-from tests.support.fakes import FrozenClock
+from tests.support.factories import give_balance, make_category, make_product, make_user
+from tests.support.fakes import FrozenClock, RecordingTelegram
 from tgshop.api.app import create_http_app
 from tgshop.app import Container, build_container
 from tgshop.config import Settings
@@ -233,3 +233,184 @@ async def test_cors_is_closed_unless_an_origin_is_configured(
         granted = answer.headers.get("access-control-allow-origin")
         assert (granted == "https://shop.example.org") is allowed, answer.headers
         assert "access-control-allow-origin" not in stranger.headers
+
+
+@pytest.fixture
+async def shop_api(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    db_url: str,
+    clock: FrozenClock,
+    telegram: RecordingTelegram,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Container]]:
+    """The API with Telegram played by a recorder (invoice links) and a Stars rate."""
+    settings = make_settings(
+        database={"url": db_url},
+        telegram={"bot_token": TOKEN},
+        payments={"stars_rate": "10"},
+    )
+    container = build_container(settings, db=db, clock=clock, telegram=telegram)
+    transport = httpx.ASGITransport(app=create_http_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client, container
+
+
+async def test_checkout_checks_every_answer_and_the_agreed_total(
+    shop_api: tuple[httpx.AsyncClient, Container], clock: FrozenClock
+) -> None:
+    api, container = shop_api
+    empty = await api.get("/api/v1/checkout", headers=tma(clock))
+    assert (empty.status_code, empty.json()["code"]) == (400, "empty_cart")
+    teapot = await make_product(container.db, "Teapot", variants=[("1 l", 2500, 3)])
+    await api.put(
+        f"/api/v1/cart/items/{teapot.variants[0].id}", headers=tma(clock), json={"quantity": 2}
+    )
+    review = (await api.get("/api/v1/checkout", headers=tma(clock))).json()
+    assert review["needs_delivery"] is True
+    assert review["cart"]["total"]["amount"] == 5000
+    assert review["payment_methods"] == ["stars", "wallet"]
+
+    answers = {"expected_total": 5000, "name": "Ann Smith", "phone": "+44 20 7946 0958"}
+    no_address = await api.post("/api/v1/checkout", headers=tma(clock), json=answers)
+    assert no_address.status_code == 400
+    assert (no_address.json()["field"], no_address.json()["reason"]) == ("address", "missing")
+    bad_phone = await api.post(
+        "/api/v1/checkout",
+        headers=tma(clock),
+        json={**answers, "phone": "call me", "address": "1 Tea Lane, London"},
+    )
+    assert (bad_phone.status_code, bad_phone.json()["field"]) == (400, "phone")
+    full = {**answers, "address": "1 Tea Lane, London"}
+    changed = await api.post(
+        "/api/v1/checkout", headers=tma(clock), json={**full, "expected_total": 4000}
+    )
+    assert (changed.status_code, changed.json()["code"]) == (409, "price_changed")
+    sneaky = await api.post("/api/v1/checkout", headers=tma(clock), json={**full, "total": 1})
+    assert sneaky.status_code == 422
+    placed = await api.post("/api/v1/checkout", headers=tma(clock), json=full)
+    assert placed.status_code == 201, placed.json()
+    order = placed.json()["order"]
+    assert (order["status"], order["total"]["amount"]) == ("awaiting_payment", 5000)
+    assert order["delivery"]["phone"] == "+442079460958"
+    assert (await api.get("/api/v1/cart", headers=tma(clock))).json()["lines"] == []
+
+
+async def test_paying_in_stars_from_the_balance_and_asking_a_refund(
+    shop_api: tuple[httpx.AsyncClient, Container],
+    clock: FrozenClock,
+    telegram: RecordingTelegram,
+) -> None:
+    api, container = shop_api
+    guide = await make_product(container.db, "Guide", kind="digital", variants=[("PDF", 900, 5)])
+    variant = guide.variants[0].id
+    await api.put(f"/api/v1/cart/items/{variant}", headers=tma(clock), json={"quantity": 1})
+    order = (
+        await api.post("/api/v1/checkout", headers=tma(clock), json={"expected_total": 900})
+    ).json()["order"]
+    pay = f"/api/v1/orders/{order['id']}/payment"
+
+    invoice = await api.post(pay, headers=tma(clock), json={"method": "stars"})
+    assert invoice.status_code == 200, invoice.json()
+    body = invoice.json()
+    assert (body["status"], body["amount"]["display"]) == ("invoice", "90 XTR")
+    assert body["url"].startswith("https://t.me/$")
+    sent = telegram.invoice_links[-1]
+    assert (sent["currency"], sent["amount"], sent["provider_token"]) == ("XTR", 90, "")
+    assert sent["title"] == f"Order {order['number']}"
+
+    assert (
+        await api.post(pay, headers=tma(clock, BEN), json={"method": "stars"})
+    ).status_code == 404
+    assert (await api.post(pay, headers=tma(clock), json={"method": "gold"})).status_code == 422
+    short = await api.post(pay, headers=tma(clock), json={"method": "wallet"})
+    assert (short.status_code, short.json()["code"]) == (409, "insufficient_funds")
+    no_card = await api.post(pay, headers=tma(clock), json={"method": "card"})
+    assert (no_card.status_code, no_card.json()["reason"]) == (409, "switched_off")
+
+    me = (await api.get("/api/v1/me", headers=tma(clock))).json()
+    await give_balance(container.db, me["id"], 500)
+    mixed = (
+        await api.post(pay, headers=tma(clock), json={"method": "stars", "use_balance": True})
+    ).json()
+    assert (mixed["amount"]["display"], mixed["from_balance"]["display"]) == ("40 XTR", "5.00 USD")
+    await give_balance(container.db, me["id"], 400)
+    paid = await api.post(pay, headers=tma(clock), json={"method": "wallet"})
+    assert paid.json()["status"] == "paid"
+    shown = (await api.get(f"/api/v1/orders/{order['id']}", headers=tma(clock))).json()
+    assert (shown["status"], shown["payment_status"]) == ("confirmed", "paid")
+    again = await api.post(pay, headers=tma(clock), json={"method": "stars"})
+    assert (again.status_code, again.json()["reason"]) == (409, "paid")
+
+    # Digital goods are not refunded on request by default: the refusal says so.
+    refused = await api.post(
+        "/api/v1/refunds",
+        headers=tma(clock),
+        json={"order_numbers": [order["number"]], "reason": "wrong file"},
+    )
+    assert refused.status_code == 409
+    assert refused.json()["refused"][0]["reason"] == "window_closed"
+
+
+async def test_a_refund_request_through_the_api(
+    shop_api: tuple[httpx.AsyncClient, Container], clock: FrozenClock
+) -> None:
+    api, container = shop_api
+    teapot = await make_product(container.db, "Teapot", variants=[("1 l", 2500, 3)])
+    me = (await api.get("/api/v1/me", headers=tma(clock))).json()
+    order = await container.orders.place_order(
+        PlaceOrderRequest(user_id=me["id"], lines=[OrderLine(teapot.variants[0].id, 1)])
+    )
+    staff = await make_user(container.db, first_name="Maria")
+    await container.payments.mark_paid_by_staff(order.number, staff.id, "cash")
+    asked = await api.post(
+        "/api/v1/refunds",
+        headers=tma(clock),
+        json={"order_numbers": [order.number.lower()], "reason": "the lid is cracked"},
+    )
+    assert asked.status_code == 201, asked.json()
+    assert asked.json() == [
+        {
+            "id": asked.json()[0]["id"],
+            "number": order.number,
+            "amount": {"amount": 2500, "currency": "USD", "display": "25.00 USD"},
+            "status": "requested",
+        }
+    ]
+    twice = await api.post(
+        "/api/v1/refunds",
+        headers=tma(clock),
+        json={"order_numbers": [order.number], "reason": "still cracked"},
+    )
+    assert twice.json()["refused"] == [
+        {"number": order.number, "reason": "pending", "closed_at": None}
+    ]
+    short = await api.post(
+        "/api/v1/refunds", headers=tma(clock), json={"order_numbers": [], "reason": "x"}
+    )
+    assert short.status_code == 422
+
+
+async def test_rate_limits_per_address_and_per_customer(
+    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    settings = make_settings(
+        database={"url": db_url},
+        telegram={"bot_token": TOKEN},
+        api={"rate_limit_ip": "6/minute", "rate_limit_user": "2/minute"},
+    )
+    app = create_http_app(build_container(settings, db=db, clock=clock))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for _ in range(2):
+            assert (await client.get("/api/v1/me", headers=tma(clock))).status_code == 200
+        third = await client.get("/api/v1/me", headers=tma(clock))
+        assert third.status_code == 429
+        assert third.json()["scope"] == "user"
+        assert 1 <= int(third.headers["retry-after"]) <= 60
+        # Another customer from the same address still gets in, until the address is spent.
+        assert (await client.get("/api/v1/me", headers=tma(clock, BEN))).status_code == 200
+        for _ in range(2):  # the address's sixth request is its last this minute
+            assert (await client.get("/api/v1/categories")).status_code == 200
+        spent = await client.get("/api/v1/categories")
+        assert (spent.status_code, spent.json()["scope"]) == (429, "ip")
+        assert spent.headers["content-type"] == "application/problem+json"

@@ -45,6 +45,7 @@ class RecordingTelegram:
 
     sent: list[SentMessage] = field(default_factory=list)
     star_refunds: list[tuple[int, str]] = field(default_factory=list)
+    invoice_links: list[dict[str, object]] = field(default_factory=list)
     # What getStarTransactions lists, oldest first (incoming payments and anything else).
     stars_ledger: list[StarTransaction | None] = field(default_factory=list)
     fail_next: int = 0
@@ -71,6 +72,10 @@ class RecordingTelegram:
     async def star_transactions(self, offset: int, limit: int) -> StarTransactionsPage:
         page = self.stars_ledger[offset : offset + limit]
         return StarTransactionsPage(len(page), [t for t in page if t is not None])
+
+    async def create_invoice_link(self, **invoice: object) -> str:
+        self.invoice_links.append(dict(invoice))
+        return f"https://t.me/$fake{len(self.invoice_links)}"
 
     async def refund_star_payment(self, user_id: int, charge_id: str) -> bool:
         if (user_id, charge_id) in self.star_refunds:

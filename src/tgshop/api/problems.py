@@ -17,19 +17,29 @@ from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
+from tgshop.domain.delivery import DeliveryProblem
 from tgshop.domain.errors import (
+    ConcurrentChange,
     DomainError,
     EmptyCart,
     IllegalTransition,
     InvalidRequest,
     NotFound,
     OutOfStock,
+    PriceChanged,
 )
+from tgshop.domain.payments import NotPayable
+from tgshop.services.ledger import InsufficientFunds
+from tgshop.services.ports import ProviderError, TelegramSendError
+from tgshop.services.refund_requests import RefundRefused
+
+_log = structlog.get_logger("tgshop.api")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:tgshop:problem:"
@@ -40,6 +50,11 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], HTTPStatus, str], ...] = (
     (NotFound, HTTPStatus.NOT_FOUND, "Not found"),
     (OutOfStock, HTTPStatus.CONFLICT, "Not enough stock"),
     (IllegalTransition, HTTPStatus.CONFLICT, "Not allowed in the current state"),
+    (ConcurrentChange, HTTPStatus.CONFLICT, "Changed meanwhile"),
+    (PriceChanged, HTTPStatus.CONFLICT, "The total has changed"),
+    (InsufficientFunds, HTTPStatus.CONFLICT, "Not enough on the balance"),
+    (NotPayable, HTTPStatus.CONFLICT, "Cannot be paid this way"),
+    (RefundRefused, HTTPStatus.CONFLICT, "No refund can be asked for"),
     (EmptyCart, HTTPStatus.BAD_REQUEST, "The cart is empty"),
     (InvalidRequest, HTTPStatus.BAD_REQUEST, "Invalid request"),
 )
@@ -93,6 +108,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(DomainError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ProviderError, _unavailable)  # type: ignore[arg-type]
+    app.add_exception_handler(TelegramSendError, _unavailable)  # type: ignore[arg-type]
 
 
 async def _http_exception(request: Request, exc: HTTPException) -> ProblemResponse:
@@ -139,6 +156,21 @@ async def _domain_error(request: Request, exc: DomainError) -> ProblemResponse:
     extensions: dict[str, Any] = {"code": exc.code}
     if isinstance(exc, OutOfStock):
         extensions["shortages"] = [asdict(shortage) for shortage in exc.shortages]
+    elif isinstance(exc, NotPayable):
+        extensions["reason"] = exc.reason
+    elif isinstance(exc, DeliveryProblem):
+        extensions.update(field=exc.field, reason=exc.reason, limits=exc.params)
+    elif isinstance(exc, InsufficientFunds):
+        extensions["balance"] = {"amount": exc.available, "currency": exc.currency}
+    elif isinstance(exc, RefundRefused):
+        extensions["refused"] = [
+            {
+                "number": item.number,
+                "reason": item.reason.value,
+                "closed_at": item.closed_at.isoformat() if item.closed_at else None,
+            }
+            for item in exc.refused
+        ]
     return problem(
         status,
         title=title,
@@ -147,6 +179,20 @@ async def _domain_error(request: Request, exc: DomainError) -> ProblemResponse:
         instance=request.url.path,
         request_id=request_id_of(request),
         **extensions,
+    )
+
+
+async def _unavailable(request: Request, exc: ProviderError | TelegramSendError) -> ProblemResponse:
+    """A payment service or Telegram did not do what we asked: say so, never its words
+    (they may name our credentials), and let the client try again."""
+    _log.warning("api.service_unavailable", error=str(exc), path=request.url.path)
+    return problem(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        type_=PROBLEM_TYPE_PREFIX + "service_unavailable",
+        detail="The payment service did not answer. Please try again in a moment.",
+        instance=request.url.path,
+        request_id=request_id_of(request),
+        headers={"Retry-After": "5"},
     )
 
 

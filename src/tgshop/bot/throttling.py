@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+
+from tgshop.limits_storage import limits_storage
 
 if TYPE_CHECKING:
     from tgshop.app import Container
@@ -74,15 +76,5 @@ def build_throttle(container: Container) -> UpdateThrottle | None:
     spec = container.settings.telegram.bot_rate_limit
     if not spec:
         return None
-    storage: Storage
-    if container.redis is not None and container.settings.redis.url is not None:
-        storage = RedisStorage(
-            "async+" + container.settings.redis.url.get_secret_value(),
-            implementation="redispy",
-            key_prefix=f"{container.settings.redis.key_prefix}:throttle",
-            # The container's client pool: one set of connections, closed with the container.
-            connection_pool=container.redis.connection_pool,  # type: ignore[arg-type]
-        )
-    else:
-        storage = MemoryStorage()
+    storage = limits_storage(container, "throttle")
     return UpdateThrottle(parse_many(spec), storage)

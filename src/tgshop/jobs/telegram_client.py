@@ -24,7 +24,7 @@ from aiogram.exceptions import (
     TelegramMigrateToChat,
     TelegramRetryAfter,
 )
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice
 
 from tgshop.config import TelegramSettings
 from tgshop.services.ports import (
@@ -119,6 +119,33 @@ class AiogramTelegramClient:
         except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
             raise TelegramSendError(self._describe(exc)) from None
         return True
+
+    async def create_invoice_link(
+        self,
+        *,
+        title: str,
+        description: str,
+        payload: str,
+        currency: str,
+        amount: int,
+        label: str,
+        provider_token: str,
+    ) -> str:
+        try:
+            return await self._bot.create_invoice_link(
+                title=title[:32],
+                description=description[:255],
+                payload=payload,
+                currency=currency,
+                prices=[LabeledPrice(label=label[:32] or "total", amount=amount)],
+                provider_token=provider_token,
+            )
+        except TelegramRetryAfter as exc:
+            raise TelegramSendError(self._describe(exc), retry_after=exc.retry_after) from None
+        except TelegramBadRequest as exc:
+            raise TelegramSendError(self._describe(exc), permanent=True) from None
+        except (TimeoutError, AiogramError, aiohttp.ClientError) as exc:
+            raise TelegramSendError(self._describe(exc)) from None
 
     async def close(self) -> None:
         await self._bot.session.close()

@@ -79,6 +79,21 @@ class TelegramClient(Protocol):
         False when Telegram says it was refunded before. Raises TelegramSendError."""
         ...
 
+    async def create_invoice_link(
+        self,
+        *,
+        title: str,
+        description: str,
+        payload: str,
+        currency: str,
+        amount: int,
+        label: str,
+        provider_token: str,
+    ) -> str:
+        """A link that opens a Telegram invoice (createInvoiceLink): Stars with an empty
+        provider token, cards through one. Raises TelegramSendError."""
+        ...
+
 
 class TelegramSendError(Exception):
     """A send that failed. ``permanent`` means retrying cannot help (chat gone, bot blocked)."""

@@ -25,6 +25,7 @@ from init_data_py import errors as init_errors
 from init_data_py import parse, strip_auth_header, validate_by_hash
 
 from tgshop.api.dependencies import get_container
+from tgshop.api.v1.rate_limits import limits_of
 from tgshop.services.users import TelegramUserData, UserView
 
 if TYPE_CHECKING:
@@ -109,7 +110,9 @@ async def current_caller(
         ),
     ] = None,
 ) -> Caller:
-    return await authenticate(get_container(request), authorization)
+    caller = await authenticate(get_container(request), authorization)
+    await limits_of(request).hit("user", str(caller.customer.id))
+    return caller
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -14,11 +14,12 @@ import binascii
 import hashlib
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tgshop.api.v1.auth import CurrentCaller
+from tgshop.api.v1.rate_limits import per_address
 from tgshop.api.v1.schemas import (
     CartOut,
     CartQuantityIn,
@@ -76,7 +77,7 @@ def _private(model: BaseModel) -> JSONResponse:
 
 
 def build_api_v1(container: Container) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+    router = APIRouter(prefix="/api/v1", dependencies=[Depends(per_address)])
     max_age = container.settings.shop.catalog_cache_seconds
     not_modified: Responses = {304: {"description": "the client's copy (If-None-Match) is current"}}
 

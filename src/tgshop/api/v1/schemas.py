@@ -8,7 +8,7 @@ know is refused (422), so a price a client slips in is never mistaken for an ins
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -242,3 +242,76 @@ class OrderList(BaseModel):
     next_offset: int | None = Field(
         description="pass as `offset` for older orders; null at the end"
     )
+
+
+PaymentMethod = Literal["stars", "card", "yookassa", "cryptobot", "wallet"]
+
+
+class CheckoutOut(BaseModel):
+    """What checkout needs before asking anything."""
+
+    cart: CartOut
+    needs_delivery: bool = Field(description="physical goods: name, phone and address needed")
+    saved_phone: str | None = Field(description="the phone this customer gave last time")
+    payment_methods: list[PaymentMethod]
+
+
+class CheckoutIn(BaseModel):
+    """Delivery details (needed when something physical is in the cart) and the total the
+    customer agreed to; each answer is checked as in the bot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expected_total: int = Field(
+        ge=0,
+        description="minor units, as shown to the customer; a changed total is refused (409)",
+        examples=[5000],
+    )
+    name: str | None = Field(default=None, max_length=200, examples=["Ann Smith"])
+    phone: str | None = Field(default=None, max_length=40, examples=["+44 20 7946 0958"])
+    address: str | None = Field(default=None, max_length=600, examples=["1 Tea Lane, London"])
+    comment: str | None = Field(default=None, max_length=600)
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class PlacedOut(BaseModel):
+    order: OrderOut
+    payment_methods: list[PaymentMethod]
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: PaymentMethod
+    use_balance: bool = Field(
+        default=False,
+        description="the balance pays part, the method the rest (not with method=wallet)",
+    )
+
+
+class PaymentOut(BaseModel):
+    method: PaymentMethod
+    status: Literal["invoice", "redirect", "paid"] = Field(
+        description=(
+            "invoice: open `url` with Telegram.WebApp.openInvoice; redirect: open `url` "
+            "(the provider's page); paid: nothing more to do"
+        )
+    )
+    url: str | None
+    amount: MoneyOut | None = Field(description="what the method charges")
+    from_balance: MoneyOut | None = Field(description="what the balance adds (mixed payment)")
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_numbers: list[str] = Field(min_length=1, max_length=10, examples=[["A00012"]])
+    reason: str = Field(min_length=3, max_length=500, examples=["The box arrived crushed"])
+
+
+class RefundOut(_FromViews):
+    id: int
+    number: str = Field(description="the order number", examples=["A00012"])
+    amount: MoneyOut
+    status: str = Field(examples=["requested"])

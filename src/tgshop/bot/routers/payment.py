@@ -25,6 +25,7 @@ from tgshop.bot.catalog_texts import e
 from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.domain.money import Money
 from tgshop.domain.payments import Gateway, NotPayable
+from tgshop.i18n.payment_texts import invoice_texts
 from tgshop.i18n.translator import Translations
 from tgshop.services.ledger import InsufficientFunds
 from tgshop.services.order_views import OrderView
@@ -178,21 +179,9 @@ def payment_router(container: Container) -> Router:
             await refuse(query, t, error)
             return
         await query.answer()
-        number = invoice.order_number
-        description = t.gettext("bot.pay.invoice_description", number=number)
-        if invoice.from_balance is not None:
-            description = t.gettext(
-                "bot.pay.invoice_description_mixed",
-                number=number,
-                balance=str(invoice.from_balance),
-            )
+        title, description, label = invoice_texts(t, invoice)
         await send_invoice(
-            bot,
-            customer,
-            invoice,
-            title=t.gettext("bot.pay.invoice_title", number=number),
-            description=description,
-            label=number or "order",
+            bot, customer, invoice, title=title, description=description, label=label
         )
 
     @router.callback_query(PayOrder.filter(F.method.in_({"y", "x", "my", "mx"})))

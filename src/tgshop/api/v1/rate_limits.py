@@ -1,0 +1,83 @@
+"""Rate limits of the Mini App API, per address and per signed-in customer.
+
+Rules:
+- ``TGSHOP_API_RATE_LIMIT_IP`` counts every request to ``/api/v1`` by client address;
+  ``TGSHOP_API_RATE_LIMIT_USER`` counts a signed-in customer's requests, whatever address
+  they come from (the ``limits`` syntax: ``120/minute;15/second``; empty turns one off);
+- over any limit: 429 problem+json with ``Retry-After``, the seconds until that window
+  ends; nothing of the request is done;
+- counters live in Redis when configured (shared by every replica), in memory otherwise;
+  fixed windows, the cheapest check;
+- if the counter store does not answer, the request goes through and a warning is logged:
+  a rate limit protects the shop, it must not take the API down with Redis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from tgshop.limits_storage import limits_storage
+
+if TYPE_CHECKING:
+    from tgshop.app import Container
+
+log = structlog.get_logger("tgshop.api.rate_limits")
+
+
+class TooManyRequests(Exception):
+    def __init__(self, retry_after: int, scope: str) -> None:
+        super().__init__(f"too many requests ({scope}): try again in {retry_after} s")
+        self.retry_after = retry_after
+        self.scope = scope
+
+
+class ApiRateLimits:
+    def __init__(self, container: Container) -> None:
+        api = container.settings.api
+        self._per = {
+            "ip": sorted(parse_many(api.rate_limit_ip), key=lambda i: i.get_expiry())
+            if api.rate_limit_ip
+            else [],
+            "user": sorted(parse_many(api.rate_limit_user), key=lambda i: i.get_expiry())
+            if api.rate_limit_user
+            else [],
+        }
+        self._limiter = FixedWindowRateLimiter(limits_storage(container, "api"))
+
+    async def hit(self, scope: str, key: str) -> None:
+        """Count one request of ``key`` (an address, a customer id); TooManyRequests when
+        it is over a limit of ``scope``."""
+        items: list[RateLimitItem] = self._per[scope]
+        try:
+            for item in items:
+                if not await self._limiter.hit(item, scope, key):
+                    stats = await self._limiter.get_window_stats(item, scope, key)
+                    wait = max(1, math.ceil(stats.reset_time - time.time()))
+                    raise TooManyRequests(wait, scope)
+        except TooManyRequests:
+            raise
+        except Exception as exc:  # the counter store is unreachable: fail open
+            log.warning(
+                "api.rate_limit_unavailable",
+                scope=scope,
+                error=f"{type(exc).__name__}: {exc}",
+                hint="the API is not rate limited until the storage answers again",
+            )
+
+
+def limits_of(request: Request) -> ApiRateLimits:
+    limits: ApiRateLimits = request.app.state.api_limits
+    return limits
+
+
+async def per_address(request: Request) -> None:
+    """A dependency of every /api/v1 route: count the caller's address."""
+    address = request.client.host if request.client is not None else "unknown"
+    await limits_of(request).hit("ip", address)
