@@ -12,6 +12,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from tests.integration.test_bot_flow import need_redis, redis_or_not
 from tests.support.factories import give_balance, make_category, make_product, make_user
 from tests.support.fakes import FrozenClock, RecordingTelegram
 from tgshop.api.app import create_http_app
@@ -390,15 +391,23 @@ async def test_a_refund_request_through_the_api(
     assert short.status_code == 422
 
 
+@pytest.mark.parametrize("with_redis", [False, True], ids=["memory", "redis"])
 async def test_rate_limits_per_address_and_per_customer(
-    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+    make_settings: Callable[..., Settings],
+    db: Database,
+    db_url: str,
+    clock: FrozenClock,
+    with_redis: bool,
 ) -> None:
+    await need_redis(with_redis)
     settings = make_settings(
         database={"url": db_url},
         telegram={"bot_token": TOKEN},
         api={"rate_limit_ip": "6/minute", "rate_limit_user": "2/minute"},
+        **redis_or_not(with_redis),
     )
-    app = create_http_app(build_container(settings, db=db, clock=clock))
+    container = build_container(settings, db=db, clock=clock)
+    app = create_http_app(container)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         for _ in range(2):
@@ -414,3 +423,5 @@ async def test_rate_limits_per_address_and_per_customer(
         spent = await client.get("/api/v1/categories")
         assert (spent.status_code, spent.json()["scope"]) == (429, "ip")
         assert spent.headers["content-type"] == "application/problem+json"
+    if container.redis is not None:
+        await container.redis.aclose()

@@ -120,6 +120,8 @@ def _reason(text: str) -> str:
     reason = " ".join(text.split())
     if not 3 <= len(reason) <= 500:
         raise InvalidRequest("give a reason of 3-500 characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in reason):
+        raise InvalidRequest("the reason must not contain control characters")
     return reason
 
 

@@ -103,10 +103,15 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def products(
         request: Request,
-        q: Annotated[str | None, Query(max_length=200, description="words in the title")] = None,
-        category_id: Annotated[int | None, Query(ge=1, description="and its subcategories")] = None,
-        min_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
-        max_price: Annotated[int | None, Query(ge=0, description="minor units")] = None,
+        q: Annotated[
+            str | None,
+            Query(max_length=200, pattern=r"^[^\x00-\x1f]*$", description="words in the title"),
+        ] = None,
+        category_id: Annotated[
+            int | None, Query(ge=1, le=2**62, description="and its subcategories")
+        ] = None,
+        min_price: Annotated[int | None, Query(ge=0, le=10**12, description="minor units")] = None,
+        max_price: Annotated[int | None, Query(ge=0, le=10**12, description="minor units")] = None,
         in_stock: Annotated[bool, Query(description="only what can be bought now")] = False,
         limit: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=40, description="from next_cursor")] = None,
