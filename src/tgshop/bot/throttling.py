@@ -23,10 +23,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
-from limits.aio.storage import Storage
-from limits.aio.strategies import FixedWindowRateLimiter
 
-from tgshop.limits_storage import limits_storage
+from tgshop.limits_storage import Limiter, fixed_window_limiter
 
 if TYPE_CHECKING:
     from tgshop.app import Container
@@ -43,11 +41,11 @@ class Verdict(Enum):
 class UpdateThrottle:
     """Decides, per update, whether a person is within the configured limits."""
 
-    def __init__(self, limits: list[RateLimitItem], storage: Storage) -> None:
+    def __init__(self, limits: list[RateLimitItem], limiter: Limiter) -> None:
         if not limits:
             raise ValueError("at least one rate limit is needed")
         self.limits = sorted(limits, key=lambda item: item.get_expiry())
-        self._limiter = FixedWindowRateLimiter(storage)
+        self._limiter = limiter
         # One notice per refusing limit's window, counted beside the updates themselves.
         self._notices = {
             id(item): RateLimitItemPerSecond(1, item.get_expiry(), namespace="NOTICE")
@@ -76,5 +74,4 @@ def build_throttle(container: Container) -> UpdateThrottle | None:
     spec = container.settings.telegram.bot_rate_limit
     if not spec:
         return None
-    storage = limits_storage(container, "throttle")
-    return UpdateThrottle(parse_many(spec), storage)
+    return UpdateThrottle(parse_many(spec), fixed_window_limiter(container, "throttle"))

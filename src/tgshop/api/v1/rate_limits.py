@@ -6,10 +6,8 @@ Rules:
   they come from (the ``limits`` syntax: ``120/minute;15/second``; empty turns one off);
 - over any limit: 429 problem+json with ``Retry-After``, the seconds until that window
   ends; nothing of the request is done;
-- counters live in Redis when configured (shared by every replica, through the ``limits``
-  library), in process memory otherwise; fixed windows, the cheapest check. The memory
-  counters are our own few lines: ``limits``' async memory storage sweeps every key through
-  a thread every 10 ms, which with one key per customer cost more than the requests did;
+- counters live in Redis when configured (shared by every replica), in process memory
+  otherwise (tgshop/limits_storage.py); fixed windows, the cheapest check;
 - if the counter store does not answer, the request goes through and a warning is logged:
   a rate limit protects the shop, it must not take the API down with Redis.
 """
@@ -18,15 +16,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import Request
-from limits import RateLimitItem, WindowStats, parse_many
-from limits.aio.strategies import FixedWindowRateLimiter
+from limits import RateLimitItem, parse_many
 
-from tgshop.limits_storage import limits_storage
+from tgshop.limits_storage import fixed_window_limiter
 
 if TYPE_CHECKING:
     from tgshop.app import Container
@@ -41,35 +37,6 @@ class TooManyRequests(Exception):
         self.scope = scope
 
 
-class MemoryWindows:
-    """Fixed-window counters in process memory: one (window end, count) per limit and key,
-    O(1) per hit; ended windows are dropped as the table is swept, once per thousand hits."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._windows: dict[tuple[str, ...], list[float]] = {}
-        self._hits = 0
-
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        now = self._clock()
-        key = (item.key_for(*identifiers),)
-        window = self._windows.get(key)
-        if window is None or window[0] <= now:
-            window = self._windows[key] = [now + item.get_expiry(), 0]
-        window[1] += 1
-        self._hits += 1
-        if self._hits % 1000 == 0:
-            self._windows = {k: w for k, w in self._windows.items() if w[0] > now}
-        return window[1] <= item.amount
-
-    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        window = self._windows.get((item.key_for(*identifiers),))
-        now = self._clock()
-        if window is None or window[0] <= now:
-            return WindowStats(time.time(), item.amount)
-        return WindowStats(time.time() + window[0] - now, max(item.amount - int(window[1]), 0))
-
-
 class ApiRateLimits:
     def __init__(self, container: Container) -> None:
         api = container.settings.api
@@ -81,11 +48,7 @@ class ApiRateLimits:
             if api.rate_limit_user
             else [],
         }
-        self._limiter: FixedWindowRateLimiter | MemoryWindows = (
-            FixedWindowRateLimiter(limits_storage(container, "api"))
-            if container.redis is not None
-            else MemoryWindows()
-        )
+        self._limiter = fixed_window_limiter(container, "api")
 
     async def hit(self, scope: str, key: str) -> None:
         """Count one request of ``key`` (an address, a customer id); TooManyRequests when
