@@ -61,6 +61,7 @@ from bench.bot import (
     free_port,
     get_json,
     http_request,
+    run_bare,
     seed,
 )
 
@@ -69,7 +70,6 @@ TARGET_SHARE, TARGET_LIST, TARGET_CART = 0.5, 2500, 1500
 
 def serve_bare(port: int) -> None:
     """Child-process entry: the least a product-list endpoint is, under the same uvicorn."""
-    import uvicorn
     from fastapi import FastAPI
 
     products = [
@@ -91,18 +91,7 @@ def serve_bare(port: int) -> None:
     async def listing() -> dict[str, Any]:
         return {"items": products, "total": 40, "next_cursor": "cDI"}
 
-    uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-        )
-    ).run()
+    run_bare(app, port)
 
 
 @dataclass

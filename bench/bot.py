@@ -216,7 +216,6 @@ def serve_bare(port: int, api_url: str) -> None:
     setup as ``tgshop serve`` (httptools, uvloop)."""
     import hmac
 
-    import uvicorn
     from aiogram import Bot, Dispatcher, Router
     from aiogram.client.default import DefaultBotProperties
     from aiogram.client.session.aiohttp import AiohttpSession
@@ -250,6 +249,13 @@ def serve_bare(port: int, api_url: str) -> None:
         return Response(status_code=200)
 
     app = Starlette(routes=[Route(WEBHOOK_PATH, webhook, methods=["POST"])])
+    run_bare(app, port)
+
+
+def run_bare(app: Any, port: int) -> None:
+    """Serve a baseline app the way ``tgshop serve`` serves (httptools, uvloop), quietly."""
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

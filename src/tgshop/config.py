@@ -24,6 +24,13 @@ from tgshop.domain.refunds import DEFAULT_WINDOW_DAYS, parse_windows
 _T = TypeVar("_T")
 
 
+def _comma_separated(value: Any) -> Any:
+    """``"a, b,"`` from the environment → ``["a", "b"]``; anything else as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
 def _rate_limit(value: str) -> str:
     """A rate limit in the ``limits`` syntax (``60/minute;10/second``), or empty."""
     value = value.strip()
@@ -407,9 +414,7 @@ class PaymentsSettings(BaseSettings):
     @field_validator("cryptobot_assets", "yookassa_allowed_ips", "topup_amounts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _comma_separated(value)
 
     @field_validator("cryptobot_assets")
     @classmethod
@@ -536,9 +541,7 @@ class ApiSettings(BaseSettings):
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return _comma_separated(value)
 
     @field_validator("cors_origins")
     @classmethod

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from tgshop.api.v1.auth import CurrentCaller
 from tgshop.api.v1.rate_limits import per_address
-from tgshop.api.v1.routes import PRIVATE, Id, Responses
+from tgshop.api.v1.routes import Id, Responses, private
 from tgshop.api.v1.schemas import (
     CartOut,
     CheckoutIn,
@@ -51,20 +51,14 @@ from tgshop.services.refund_requests import parse_order_numbers
 if TYPE_CHECKING:
     from tgshop.app import Container
 
-_GATEWAYS: dict[str, Gateway] = {
+_GATEWAYS: dict[PaymentMethod, Gateway] = {
     "stars": Gateway.STARS,
     "card": Gateway.TELEGRAM,
     "yookassa": Gateway.YOOKASSA,
     "cryptobot": Gateway.CRYPTOBOT,
     "wallet": Gateway.WALLET,
 }
-_METHODS: dict[Gateway, PaymentMethod] = {
-    Gateway.STARS: "stars",
-    Gateway.TELEGRAM: "card",
-    Gateway.YOOKASSA: "yookassa",
-    Gateway.CRYPTOBOT: "cryptobot",
-    Gateway.WALLET: "wallet",
-}
+_METHODS: dict[Gateway, PaymentMethod] = {gateway: method for method, gateway in _GATEWAYS.items()}
 
 
 def _delivery(body: CheckoutIn, region: str | None) -> DeliveryDetails:
@@ -103,7 +97,7 @@ def build_buying_routes(container: Container) -> APIRouter:
             saved_phone=found.saved_phone,
             payment_methods=methods(),
         )
-        return JSONResponse(body.model_dump(mode="json"), headers=PRIVATE)
+        return private(body)
 
     @router.post(
         "/checkout",
@@ -119,7 +113,7 @@ def build_buying_routes(container: Container) -> APIRouter:
             caller.customer.id, details, expected_total=body.expected_total
         )
         placed = PlacedOut(order=OrderOut.of(order), payment_methods=methods())
-        return JSONResponse(placed.model_dump(mode="json"), status_code=201, headers=PRIVATE)
+        return private(placed, 201)
 
     @router.post(
         "/orders/{order_id}/payment",
@@ -182,7 +176,7 @@ def build_buying_routes(container: Container) -> APIRouter:
                 amount=MoneyOut.of(redirect.amount),
                 from_balance=MoneyOut.of(redirect.from_balance) if redirect.from_balance else None,
             )
-        return JSONResponse(out.model_dump(mode="json"), headers=PRIVATE)
+        return private(out)
 
     @router.post(
         "/refunds",
@@ -195,7 +189,6 @@ def build_buying_routes(container: Container) -> APIRouter:
     async def ask_refund(caller: CurrentCaller, body: RefundIn) -> JSONResponse:
         numbers = parse_order_numbers(" ".join(body.order_numbers))
         asked = await container.refund_requests.request(caller.customer.id, numbers, body.reason)
-        out = [RefundOut.model_validate(card).model_dump(mode="json") for card in asked]
-        return JSONResponse(out, status_code=201, headers=PRIVATE)
+        return private([RefundOut.model_validate(c).model_dump(mode="json") for c in asked], 201)
 
     return router

@@ -71,17 +71,21 @@ def _cached(request: Request, model: BaseModel, max_age: float) -> Response:
     return _cached_bytes(request, model.model_dump_json().encode(), max_age)
 
 
-def _cached_bytes(request: Request, body: bytes, max_age: float) -> Response:
+def _cached_bytes(
+    request: Request, body: bytes, max_age: float, media_type: str = "application/json"
+) -> Response:
     etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={int(max_age)}"}
     seen = request.headers.get("if-none-match", "")
     if etag in {tag.strip() for tag in seen.split(",")}:
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
 
 
-def _private(model: BaseModel) -> JSONResponse:
-    return JSONResponse(model.model_dump(mode="json"), headers=PRIVATE)
+def private(body: BaseModel | list[Any], status_code: int = 200) -> JSONResponse:
+    """An answer about one person: never stored by a cache on the way."""
+    content = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return JSONResponse(content, status_code=status_code, headers=PRIVATE)
 
 
 class ProductFilters(BaseModel):
@@ -164,11 +168,7 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def media(request: Request, media_id: Id) -> Response:
         mime, data = await container.catalog.media(media_id)
-        etag = 'W/"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        headers = {"ETag": etag, "Cache-Control": "public, max-age=86400"}
-        if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-            return Response(status_code=304, headers=headers)
-        return Response(data, media_type=mime, headers=headers)
+        return _cached_bytes(request, data, 86400, mime)
 
     # ------------------------------------------------------------------ the customer
 
@@ -177,11 +177,11 @@ def build_api_v1(container: Container) -> APIRouter:
     @router.get("/me", tags=["me"], response_model=MeOut, responses=unauthorized)
     async def me(caller: CurrentCaller) -> JSONResponse:
         balance: Money = await container.payments.balance(caller.customer.id)
-        return _private(MeOut.of(caller.customer, balance))
+        return private(MeOut.of(caller.customer, balance))
 
     @router.get("/cart", tags=["cart"], response_model=CartOut, responses=unauthorized)
     async def cart(caller: CurrentCaller) -> JSONResponse:
-        return _private(CartOut.of(await container.carts.view(caller.customer.id)))
+        return private(CartOut.of(await container.carts.view(caller.customer.id)))
 
     @router.put(
         "/cart/items/{variant_id}",
@@ -194,7 +194,7 @@ def build_api_v1(container: Container) -> APIRouter:
         caller: CurrentCaller, variant_id: Id, body: CartQuantityIn
     ) -> JSONResponse:
         view = await container.carts.set_quantity(caller.customer.id, variant_id, body.quantity)
-        return _private(CartOut.of(view))
+        return private(CartOut.of(view))
 
     @router.delete(
         "/cart/items/{variant_id}",
@@ -204,7 +204,7 @@ def build_api_v1(container: Container) -> APIRouter:
         summary="Take a variant out of the cart",
     )
     async def remove(caller: CurrentCaller, variant_id: Id) -> JSONResponse:
-        return _private(CartOut.of(await container.carts.remove(caller.customer.id, variant_id)))
+        return private(CartOut.of(await container.carts.remove(caller.customer.id, variant_id)))
 
     @router.get(
         "/orders",
@@ -225,7 +225,7 @@ def build_api_v1(container: Container) -> APIRouter:
             items=[OrderOut.of(order) for order in found[:limit]],
             next_offset=offset + limit if len(found) > limit else None,
         )
-        return _private(body)
+        return private(body)
 
     @router.get(
         "/orders/{order_id}",
@@ -236,6 +236,6 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def order(caller: CurrentCaller, order_id: Id) -> JSONResponse:
         view = await container.orders.get(order_id, user_id=caller.customer.id)
-        return _private(OrderOut.of(view))
+        return private(OrderOut.of(view))
 
     return router
