@@ -24,6 +24,7 @@ from tgshop.services.provider_payments import ProviderPayments
 from tgshop.services.refund_requests import RefundRequests
 from tgshop.services.sales_stats import SalesStatsService
 from tgshop.services.staff import StaffService
+from tgshop.services.thumbnails import Thumbnails
 from tgshop.services.users import UserService
 from tgshop.services.wallet_adjustments import WalletAdjustments
 
@@ -40,6 +41,7 @@ class Container:
     redis: Redis | None
     translator: Translator
     catalog: CatalogService
+    thumbnails: Thumbnails
     users: UserService
     carts: CartService
     orders: OrderService
@@ -98,6 +100,9 @@ def build_container(
     payments = PaymentService(
         database, the_clock, settings.shop, settings.payments, providers, modes
     )
+    catalog = CatalogService(
+        database, clock=the_clock, cache_seconds=settings.shop.catalog_cache_seconds
+    )
     return Container(
         settings=settings,
         db=database,
@@ -105,9 +110,8 @@ def build_container(
         telegram=telegram,
         redis=redis,
         translator=Translator.load(),
-        catalog=CatalogService(
-            database, clock=the_clock, cache_seconds=settings.shop.catalog_cache_seconds
-        ),
+        catalog=catalog,
+        thumbnails=Thumbnails(catalog),
         users=UserService(
             database, the_clock, remember_seconds=settings.telegram.customer_cache_seconds
         ),

@@ -511,6 +511,10 @@ class ApiSettings(BaseSettings):
 
     model_config = _config("TGSHOP_API_")
 
+    docs: bool = Field(
+        default=True,
+        description="serve the API reference at /docs and the OpenAPI schema at /openapi.json",
+    )
     init_data_max_age: int = Field(
         default=3600,
         ge=60,

@@ -373,6 +373,7 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
             "bot_token": SecretStr(world.bot.token),
             "webhook_secret": SecretStr(webhook_secret),
             "telegram_api_url": base,
+            "public_url": base,
             "manager_chat_id": world.manager_chat.id,
             "staff_ids": [world.manager_id],
         }
@@ -392,6 +393,7 @@ async def demo(settings: Settings, options: ServeOptions) -> int:
         print(  # noqa: T201 - the banner is for the person who typed the command
             "\ntgshop demo is running — offline, no token needed.\n"
             f"  Telegram sandbox (chat as customers, watch the managers' chat): {base}/sandbox/\n"
+            f'  Mini App: press "Open shop" in the sandbox chat (pages at {base}/app)\n'
             f"  Health and metrics: {base}/health  {base}/ready  {base}/metrics\n"
             "Press Ctrl+C to stop.\n",
             flush=True,

@@ -541,18 +541,21 @@ async def test_a_route_may_set_its_own_csp(container: Container) -> None:
 async def test_hsts_only_in_production(
     make_settings: MakeSettings, db_url: str, db: Database, clock: FrozenClock
 ) -> None:
-    settings = make_settings(database={"url": db_url}, app={"env": "production"})
+    settings = make_settings(
+        database={"url": db_url}, app={"env": "production"}, api={"docs": False}
+    )
     app = create_http_app(build_container(settings, db=db, clock=clock))
     async with client_for(app) as http:
         health = await http.get("/health")
         missing = await http.get("/missing")
         schema = await http.get("/openapi.json")
+        docs = await http.get("/docs")
     for response in (health, missing):
         assert response.headers["strict-transport-security"] == (
             "max-age=63072000; includeSubDomains"
         )
         assert response.headers["x-content-type-options"] == "nosniff"
-    assert schema.status_code == 404  # no API schema in production
+    assert schema.status_code == docs.status_code == 404  # TGSHOP_API_DOCS=false
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.async_api import ConsoleMessage, Page, async_playwright
+from playwright.async_api import ConsoleMessage, Locator, Page, async_playwright
 
 from tests.support.databases import in_ci
 
@@ -44,17 +44,21 @@ class BrowserPage:
     page: Page
     errors: list[str] = field(default_factory=list)
 
-    async def screenshot(self, name: str) -> Path:
-        """Keep a full-page screenshot under test-artifacts/ (gitignored)."""
+    async def screenshot(self, name: str, of: Locator | None = None) -> Path:
+        """Keep a screenshot under test-artifacts/ (gitignored): the full page, or one
+        element of it (``of``)."""
         ARTIFACTS.mkdir(exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        await self.page.screenshot(path=str(path), full_page=True)
+        if of is None:
+            await self.page.screenshot(path=str(path), full_page=True)
+        else:
+            await of.screenshot(path=str(path))
         return path
 
 
 @asynccontextmanager
 async def browser_page(
-    *, width: int = 1280, height: int = 800, dark: bool = False
+    *, width: int = 1280, height: int = 800, dark: bool = False, locale: str = "en-GB"
 ) -> AsyncIterator[BrowserPage]:
     """A fresh page; console errors and uncaught exceptions are collected in ``errors``."""
     require_chromium()
@@ -66,7 +70,7 @@ async def browser_page(
             context = await browser.new_context(
                 viewport={"width": width, "height": height},
                 color_scheme="dark" if dark else "light",
-                locale="en-GB",
+                locale=locale,
             )
             page = await context.new_page()
             page.set_default_timeout(15_000)

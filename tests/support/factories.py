@@ -121,13 +121,15 @@ async def stock_of(db: Database, variant_id: int) -> int:
         return variant.stock_quantity
 
 
-async def make_images(db: Database, product_id: int, count: int) -> list[int]:
+async def make_images(
+    db: Database, product_id: int, count: int, size: tuple[int, int] = (320, 240)
+) -> list[int]:
     """``count`` distinct real PNG images (Telegram, and the sandbox, refuse non-images)."""
     async with db.transaction() as session:
         rows = []
         for position in range(count):
             buffer = io.BytesIO()
-            Image.new("RGB", (320, 240), (40 * position, 120, 200)).save(buffer, format="PNG")
+            Image.new("RGB", size, (40 * position, 120, 200)).save(buffer, format="PNG")
             data = buffer.getvalue()
             rows.append(
                 Media(
@@ -137,8 +139,8 @@ async def make_images(db: Database, product_id: int, count: int) -> list[int]:
                     mime="image/png",
                     size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(),
-                    width=320,
-                    height=240,
+                    width=size[0],
+                    height=size[1],
                     data=data,
                     created_at=NOW,
                     updated_at=NOW,

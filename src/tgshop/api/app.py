@@ -5,8 +5,9 @@ no I/O: no connection, no migration (``tgshop migrate`` / ``serve`` do that), no
 The container belongs to whoever built it (the CLI or a test), which also closes it; the
 app's lifespan therefore opens and closes nothing.
 
-The interactive docs (/docs, /redoc) are off: they load scripts from a CDN, which the page
-CSP forbids and an offline demo cannot reach. The OpenAPI schema is served in development.
+The API reference (/docs, Swagger UI served from this process: FastAPI's own loads scripts
+from a CDN, which the page CSP forbids and an offline demo cannot reach) and the OpenAPI
+schema are served unless TGSHOP_API_DOCS=false.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import structlog
 from fastapi import APIRouter, FastAPI
 
 from tgshop import __version__
+from tgshop.api.docs import build_docs_router
 from tgshop.api.health import build_health_router
 from tgshop.api.metrics import build_metrics, build_metrics_router
 from tgshop.api.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
 from tgshop.api.payment_webhooks import build_payment_webhook_router
 from tgshop.api.problems import install_problem_handlers
+from tgshop.api.storefront import build_storefront_router
 from tgshop.api.v1 import install_api_v1
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ CHECK_TIMEOUT_SECONDS = 2.0
 def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The HTTP app; ``routers`` adds front ends built elsewhere (the Telegram webhook)."""
     production = container.settings.app.is_production
+    docs = container.settings.api.docs
     log = structlog.get_logger("tgshop.api")
 
     @asynccontextmanager
@@ -51,7 +55,7 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None if production else "/openapi.json",
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.container = container
     metrics = build_metrics()
@@ -62,6 +66,9 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
     app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_payment_webhook_router(container))
     install_api_v1(app, container)
+    app.include_router(build_storefront_router(container))
+    if docs:
+        app.include_router(build_docs_router())
     for router in routers:
         app.include_router(router)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     InlineKeyboardButton,
@@ -15,6 +17,7 @@ from tgshop.i18n.translator import Translations, Translator
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
 MENU_KEYS = ("catalog", "cart", "orders", "help", "language")
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 class LanguageChoice(CallbackData, prefix="lang"):
@@ -51,8 +54,14 @@ def labels_everywhere(translator: Translator, key: str) -> set[str]:
 
 
 def mini_app_url(public_url: str | None) -> str | None:
-    """Where the "Open shop" button leads: the Mini App, which Telegram opens over HTTPS only."""
-    return f"{public_url}/app" if public_url and public_url.startswith("https://") else None
+    """Where the "Open shop" button leads: the Mini App, which Telegram opens over HTTPS only
+    (plain HTTP on this machine too, which only the sandbox opens: the demo and the tests)."""
+    if not public_url:
+        return None
+    host = urlsplit(public_url).hostname or ""
+    if public_url.startswith("https://") or host in LOOPBACK_HOSTS:
+        return f"{public_url}/app"
+    return None
 
 
 def language_picker(current: str) -> InlineKeyboardMarkup:

@@ -65,6 +65,13 @@ class Translations:
     def has(self, msgid: str) -> bool:
         return msgid in self.messages
 
+    def starting_with(self, *prefixes: str) -> dict[str, str]:
+        """Every message whose key starts with one of ``prefixes``, fallbacks filled in (the
+        texts a page carries to its browser)."""
+        chosen = dict(self.fallback.starting_with(*prefixes)) if self.fallback else {}
+        chosen.update((k, v) for k, v in self.messages.items() if k.startswith(prefixes))
+        return chosen
+
 
 class Translator:
     """Every catalog found under a ``locales/<lang>/LC_MESSAGES/*.po`` tree.

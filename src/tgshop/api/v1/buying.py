@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from tgshop.api.v1.auth import CurrentCaller
 from tgshop.api.v1.rate_limits import per_address
-from tgshop.api.v1.routes import Id, Responses, private
+from tgshop.api.v1.routes import Id, Responses, cached_model, private
 from tgshop.api.v1.schemas import (
     CartOut,
     CheckoutIn,
@@ -32,6 +32,7 @@ from tgshop.api.v1.schemas import (
     PlacedOut,
     RefundIn,
     RefundOut,
+    ShopOut,
 )
 from tgshop.domain.delivery import (
     DeliveryDetails,
@@ -88,7 +89,25 @@ def build_buying_routes(container: Container) -> APIRouter:
     def methods() -> list[PaymentMethod]:
         return [_METHODS[g] for g in payments.methods() if g in _METHODS]
 
-    @router.get("/checkout", tags=["checkout"], response_model=CheckoutOut, responses=refused)
+    @router.get(
+        "/shop",
+        tags=["catalog"],
+        response_model=ShopOut,
+        responses={304: {"description": "the client's copy (If-None-Match) is current"}},
+        summary="The shop: its name, currency and the ways it takes money",
+    )
+    async def shop(request: Request) -> Response:
+        settings = container.settings.shop
+        body = ShopOut(name=settings.name, currency=settings.currency, payment_methods=methods())
+        return cached_model(request, body, 60)
+
+    @router.get(
+        "/checkout",
+        tags=["checkout"],
+        response_model=CheckoutOut,
+        responses=refused,
+        summary="What checkout needs: the cart, whether to ask for delivery, ways to pay",
+    )
     async def review(caller: CurrentCaller) -> JSONResponse:
         found = await container.checkout.review(caller.customer.id)
         body = CheckoutOut(

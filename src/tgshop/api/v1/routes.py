@@ -36,12 +36,15 @@ from tgshop.api.v1.schemas import (
 from tgshop.domain.errors import InvalidRequest
 from tgshop.domain.money import Money
 from tgshop.services.catalog import MAX_PER_PAGE, ProductQuery
+from tgshop.services.thumbnails import THUMBNAIL_WIDTHS
 
 if TYPE_CHECKING:
     from tgshop.app import Container
 
 Id = Annotated[int, Path(ge=1, le=2**62)]
 PRIVATE = {"Cache-Control": "private, no-store"}
+# A stored image never changes under its id (a new picture is a new row), so a day is safe.
+IMAGE_MAX_AGE = 86400
 Responses = dict[int | str, dict[str, Any]]
 
 
@@ -66,7 +69,7 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _cached(request: Request, model: BaseModel, max_age: float) -> Response:
+def cached_model(request: Request, model: BaseModel, max_age: float) -> Response:
     """A public catalog answer with a weak ETag; 304 when the client has it already."""
     return _cached_bytes(request, model.model_dump_json().encode(), max_age)
 
@@ -120,7 +123,7 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def categories(request: Request) -> Response:
         tree = await container.catalog.categories_tree()
-        return _cached(request, CategoryTree(items=[CategoryOut.of(n) for n in tree]), max_age)
+        return cached_model(request, CategoryTree(items=[CategoryOut.of(n) for n in tree]), max_age)
 
     @router.get(
         "/products",
@@ -158,28 +161,57 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def product(request: Request, product_id: Id) -> Response:
         detail = await container.catalog.product_detail(product_id)
-        return _cached(request, ProductOut.of(detail), max_age)
+        return cached_model(request, ProductOut.of(detail), max_age)
 
     @router.get(
         "/media/{media_id}",
         tags=["catalog"],
         responses={200: {"content": {"image/*": {}}}, 404: {"description": "no such image"}},
-        summary="A product image",
+        summary="A product image, or a thumbnail of it (`w`)",
     )
-    async def media(request: Request, media_id: Id) -> Response:
-        mime, data = await container.catalog.media(media_id)
-        return _cached_bytes(request, data, 86400, mime)
+    async def media(
+        request: Request,
+        media_id: Id,
+        w: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=10_000,
+                description=(
+                    "at most this wide: served at the next of "
+                    f"{', '.join(map(str, THUMBNAIL_WIDTHS))} up, never enlarged"
+                ),
+            ),
+        ] = None,
+    ) -> Response:
+        if w is None:
+            mime, data = await container.catalog.media(media_id)
+            return _cached_bytes(request, data, IMAGE_MAX_AGE, mime)
+        picture = await container.thumbnails.get(media_id, w)
+        return _cached_bytes(request, picture.data, IMAGE_MAX_AGE, picture.mime)
 
     # ------------------------------------------------------------------ the customer
 
     unauthorized: Responses = {401: {"description": "no valid initData (see `reason`)"}}
 
-    @router.get("/me", tags=["me"], response_model=MeOut, responses=unauthorized)
+    @router.get(
+        "/me",
+        tags=["me"],
+        response_model=MeOut,
+        responses=unauthorized,
+        summary="Me: my profile, language and balance",
+    )
     async def me(caller: CurrentCaller) -> JSONResponse:
         balance: Money = await container.payments.balance(caller.customer.id)
         return private(MeOut.of(caller.customer, balance))
 
-    @router.get("/cart", tags=["cart"], response_model=CartOut, responses=unauthorized)
+    @router.get(
+        "/cart",
+        tags=["cart"],
+        response_model=CartOut,
+        responses=unauthorized,
+        summary="My cart (the same cart as in the bot)",
+    )
     async def cart(caller: CurrentCaller) -> JSONResponse:
         return private(CartOut.of(await container.carts.view(caller.customer.id)))
 

@@ -255,6 +255,12 @@ class OrderList(BaseModel):
 PaymentMethod = Literal["stars", "card", "yookassa", "cryptobot", "wallet"]
 
 
+class ShopOut(BaseModel):
+    name: str = Field(examples=["Tea House"])
+    currency: str = Field(description="the shop's currency (ISO 4217)", examples=["USD"])
+    payment_methods: list[PaymentMethod] = Field(description="the ways this shop takes money")
+
+
 class CheckoutOut(BaseModel):
     """What checkout needs before asking anything."""
 
