@@ -521,6 +521,22 @@ class ApiSettings(BaseSettings):
         le=7 * 24 * 3600,
         description="seconds a Mini App launch (its initData auth_date) stays valid",
     )
+    init_data_check: Literal["token", "signature"] = Field(
+        default="token",
+        description=(
+            "how Mini App launch data is checked: token = HMAC with TGSHOP_BOT_TOKEN; "
+            "signature = Telegram's Ed25519 signature (third-party: no token needed)"
+        ),
+    )
+    init_data_public_key: str | None = Field(
+        default=None,
+        description="hex Ed25519 key for signature checks; empty = Telegram's production key",
+    )
+    bot_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="the bot's id for signature checks when TGSHOP_BOT_TOKEN is not set",
+    )
     rate_limit_ip: str = Field(
         default="300/minute;30/second",
         description="requests one address may make to /api/v1 (limits syntax); empty = none",
@@ -541,6 +557,15 @@ class ApiSettings(BaseSettings):
     @classmethod
     def _limits(cls, value: str) -> str:
         return _rate_limit(value)
+
+    @field_validator("init_data_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", value.strip()):
+            raise ValueError("must be 64 hex digits (a raw Ed25519 public key)")
+        return value.strip().lower()
 
     @field_validator("cors_origins", mode="before")
     @classmethod

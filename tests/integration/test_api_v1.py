@@ -17,10 +17,10 @@ from tests.support.factories import give_balance, make_category, make_product, m
 from tests.support.fakes import FrozenClock, RecordingTelegram
 from tgshop.api.app import create_http_app
 from tgshop.app import Container, build_container
-from tgshop.config import Settings
+from tgshop.config import ConfigError, Settings
 from tgshop.db.engine import Database
 from tgshop.sandbox.state import Account
-from tgshop.sandbox.webapp import sign_init_data
+from tgshop.sandbox.webapp import LaunchKey, sign_init_data
 from tgshop.services.order_placement import OrderLine, PlaceOrderRequest
 
 TOKEN = "424242:AAsandboxTokenForTheMiniApp_0123456789"
@@ -44,9 +44,70 @@ async def api(container: Container) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def tma(clock: FrozenClock, who: Account = ANN, *, token: str = TOKEN, age: float = 0) -> dict:
+def tma(
+    clock: FrozenClock,
+    who: Account = ANN,
+    *,
+    token: str = TOKEN,
+    age: float = 0,
+    key: LaunchKey | None = None,
+) -> dict:
     issued = int((clock.now() - timedelta(seconds=age)).timestamp())
-    return {"Authorization": f"tma {sign_init_data(token, who, auth_date=issued)}"}
+    return {"Authorization": f"tma {sign_init_data(token, who, auth_date=issued, key=key)}"}
+
+
+async def test_third_party_check_trusts_the_ed25519_signature_without_the_token(
+    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    """TGSHOP_API_INIT_DATA_CHECK=signature: the API holds no token, only the bot id and the
+    public key of whoever signs launch data (Telegram; here the sandbox's own key pair)."""
+    telegram_key, impostor = LaunchKey(), LaunchKey()
+    settings = make_settings(
+        database={"url": db_url},
+        api={
+            "init_data_check": "signature",
+            "init_data_public_key": telegram_key.public_hex.upper(),
+            "bot_id": int(TOKEN.split(":")[0]),
+        },
+    )
+    assert settings.telegram.bot_token is None
+    app = create_http_app(build_container(settings, db=db, clock=clock))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        signed = await api.get("/api/v1/me", headers=tma(clock, key=telegram_key))
+        assert signed.status_code == 200, signed.text
+        assert signed.json()["telegram_id"] == ANN.id
+
+        cases = {
+            # Only the token's hash: a client before Bot API 8.0.
+            "no_signature": tma(clock),
+            # Signed by someone else's key, or by Telegram for another bot.
+            "bad_signature": tma(clock, key=impostor),
+            "expired": tma(clock, key=telegram_key, age=3601),
+        }
+        other_bot = tma(clock, token=OTHER_BOT, key=telegram_key)
+        tampered = tma(clock, key=telegram_key)["Authorization"].replace("%22Ann%22", "%22Eve%22")
+        for reason, headers in cases.items():
+            answer = await api.get("/api/v1/me", headers=headers)
+            assert (answer.status_code, answer.json()["reason"]) == (401, reason), answer.text
+        for headers in (other_bot, {"Authorization": tampered}):
+            answer = await api.get("/api/v1/me", headers=headers)
+            assert (answer.status_code, answer.json()["reason"]) == (401, "bad_signature")
+
+
+async def test_signature_checks_need_a_bot_id_and_a_real_key(
+    make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
+) -> None:
+    settings = make_settings(database={"url": db_url}, api={"init_data_check": "signature"})
+    app = create_http_app(build_container(settings, db=db, clock=clock))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        answer = await api.get("/api/v1/me", headers=tma(clock, key=LaunchKey()))
+    assert answer.json()["reason"] == "not_configured"
+    assert "TGSHOP_API_BOT_ID" in answer.json()["detail"]
+    with pytest.raises(ConfigError) as refused:
+        make_settings(api={"init_data_public_key": "not-a-key"})
+    assert [p.variable for p in refused.value.problems] == ["TGSHOP_API_INIT_DATA_PUBLIC_KEY"]
 
 
 async def test_initdata_that_is_missing_forged_expired_or_foreign_is_refused(

@@ -172,7 +172,10 @@ async def press_inline(
             return {"button": button, "answered": False}
         return {"button": button, "answered": True, **answer}
     if "web_app" in button:
-        return {"button": button, "open": open_web_app(bot, user, button["web_app"]["url"])}
+        return {
+            "button": button,
+            "open": open_web_app(sandbox, bot, user, button["web_app"]["url"]),
+        }
     if "pay" in button:
         return {"button": button, "payment": await pay(sandbox, bot, user, chat, message_id)}
     return {"button": button, "open": button.get("url")}
@@ -194,7 +197,7 @@ async def press_reply(sandbox: Sandbox, bot: BotState, user: Account, label: str
                     "message": (await send_location(sandbox, bot, user, 51.5007, -0.1246)).to_api()
                 }
             if button.get("web_app"):
-                return {"open": open_web_app(bot, user, button["web_app"]["url"])}
+                return {"open": open_web_app(sandbox, bot, user, button["web_app"]["url"])}
             message = await send_text(sandbox, bot, user, label)
             if keyboard.get("one_time_keyboard"):
                 chat.reply_keyboard = None
@@ -202,8 +205,9 @@ async def press_reply(sandbox: Sandbox, bot: BotState, user: Account, label: str
     raise ActionError(f"the keyboard has no button {label!r}")
 
 
-def open_web_app(bot: BotState, user: Account, url: str) -> str:
-    return launch_url(url, sign_init_data(bot.token, user))
+def open_web_app(sandbox: Sandbox, bot: BotState, user: Account, url: str) -> str:
+    """The launch URL for ``user``: launch data with its hash and its Ed25519 signature."""
+    return launch_url(url, sign_init_data(bot.token, user, key=sandbox.launch_key))
 
 
 async def pay(

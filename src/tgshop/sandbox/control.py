@@ -157,6 +157,11 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
     async def list_bots(request: Request) -> Any:
         return [b.account.to_api() for b in sandbox.world.bots.values()]
 
+    async def launch_key(request: Request) -> Any:
+        # What a shop configures as TGSHOP_API_INIT_DATA_PUBLIC_KEY to check launch data the
+        # third-party way (Ed25519) against the sandbox instead of Telegram.
+        return {"public_key": sandbox.launch_key.public_hex}
+
     async def create_user(request: Request) -> Any:
         data = await _body(request)
         user = sandbox.add_user(
@@ -257,7 +262,9 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
     async def web_app(request: Request) -> Any:
         data = await _body(request)
         return {
-            "url": actions.open_web_app(bot_of(request), user_of(request), _field(data, "url", str))
+            "url": actions.open_web_app(
+                sandbox, bot_of(request), user_of(request), _field(data, "url", str)
+            )
         }
 
     async def pay(request: Request) -> Any:
@@ -368,6 +375,7 @@ def control_routes(sandbox: Sandbox) -> list[Route]:
     return [
         Route("/bots", _endpoint(create_bot), methods=post),
         Route("/bots", _endpoint(list_bots), methods=get),
+        Route("/launch-key", _endpoint(launch_key), methods=get),
         Route("/users", _endpoint(create_user), methods=post),
         Route("/users", _endpoint(list_users), methods=get),
         Route("/groups", _endpoint(create_group), methods=post),

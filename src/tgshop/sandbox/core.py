@@ -13,6 +13,7 @@ from tgshop.sandbox.faults import Faults
 from tgshop.sandbox.limits import FloodLimits
 from tgshop.sandbox.provider_hooks import ProviderHooks
 from tgshop.sandbox.state import Account, BotState, Chat, Message, World, now
+from tgshop.sandbox.webapp import LaunchKey
 from tgshop.sandbox.yookassa import YooKassa, YooKassaShop
 
 UPDATE_KINDS = (
@@ -38,6 +39,8 @@ class Sandbox:
         self.cryptopay = CryptoPay()
         self.yookassa = YooKassa()
         self.provider_hooks = ProviderHooks()
+        # Signs Mini App launch data the way Telegram's key does (third-party validation).
+        self.launch_key = LaunchKey()
 
     async def _run_method(self, bot: BotState, name: str, values: dict[str, Any]) -> Any:
         from tgshop.sandbox.bot_api import call

@@ -1,12 +1,21 @@
 """Mini App launch data signed the way Telegram signs it.
 
-initData is a query string of ``query_id``, ``user`` (JSON), ``auth_date`` and ``hash``,
-where hash = HMAC-SHA256(key = HMAC-SHA256("WebAppData", bot_token), data-check-string) and
-the data-check-string is every other field as ``key=value`` lines, sorted by key.
+initData is a query string of ``query_id``, ``user`` (JSON), ``auth_date``, ``signature``
+and ``hash``:
+
+- ``signature`` (Bot API 8.0, for third parties that do not hold the token) is an Ed25519
+  signature, unpadded base64url, over ``"<bot_id>:WebAppData\n"`` followed by every field but
+  ``hash`` and ``signature`` as ``key=value`` lines sorted by key. Telegram signs with its
+  own key; the sandbox with a key pair of its own (:class:`LaunchKey`), whose public half a
+  shop configures instead of Telegram's (``TGSHOP_API_INIT_DATA_PUBLIC_KEY``);
+- hash = HMAC-SHA256(key = HMAC-SHA256("WebAppData", bot_token), data-check-string), where
+  the data-check-string is every other field (``signature`` included) as ``key=value`` lines
+  sorted by key.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -15,7 +24,24 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from tgshop.sandbox.state import Account
+
+
+class LaunchKey:
+    """The sandbox's stand-in for Telegram's Ed25519 signing key (a fresh pair per sandbox)."""
+
+    def __init__(self) -> None:
+        self._private = Ed25519PrivateKey.generate()
+
+    @property
+    def public_hex(self) -> str:
+        return self._private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+    def sign(self, message: bytes) -> str:
+        return base64.urlsafe_b64encode(self._private.sign(message)).decode().rstrip("=")
 
 
 def sign_init_data(
@@ -24,14 +50,20 @@ def sign_init_data(
     *,
     auth_date: int | None = None,
     extra: dict[str, str] | None = None,
+    key: LaunchKey | None = None,
 ) -> str:
+    """Launch data for ``user``; signed with ``key`` too when given (see module)."""
     fields: dict[str, str] = {
         "query_id": "AAH" + secrets.token_urlsafe(16),
         "user": json.dumps(_web_app_user(user), separators=(",", ":"), ensure_ascii=False),
         "auth_date": str(auth_date if auth_date is not None else int(time.time())),
     }
     fields.update(extra or {})
-    check = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
+    if key is not None:
+        bot_id = bot_token.split(":", 1)[0]
+        signed = "\n".join(f"{name}={fields[name]}" for name in sorted(fields))
+        fields["signature"] = key.sign(f"{bot_id}:WebAppData\n{signed}".encode())
+    check = "\n".join(f"{name}={fields[name]}" for name in sorted(fields))
     secret = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
     fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
     return urlencode(fields, quote_via=quote)

@@ -2,13 +2,18 @@
 <initData>``.
 
 Rules:
-- initData is checked with init-data-py against the bot token (HMAC-SHA256 keyed with
-  HMAC-SHA256("WebAppData", token)); data signed for another bot fails that check like a
-  forgery does, and is refused the same way;
+- initData is checked with init-data-py, by default against the bot token (HMAC-SHA256
+  keyed with HMAC-SHA256("WebAppData", token)); data signed for another bot fails that check
+  like a forgery does, and is refused the same way;
+- with ``TGSHOP_API_INIT_DATA_CHECK=signature`` it is checked the third-party way instead:
+  Telegram's Ed25519 ``signature`` over the data and the bot id, with Telegram's public key
+  (or ``TGSHOP_API_INIT_DATA_PUBLIC_KEY``), so no token is needed: launch data without a
+  signature (clients before Bot API 8.0) is refused as ``no_signature``;
 - it is valid for ``TGSHOP_API_INIT_DATA_MAX_AGE`` seconds after its ``auth_date`` (1 hour by
   default), and one dated more than a minute ahead of our clock is refused too;
 - every refusal is a 401 problem+json whose ``reason`` says why (``missing``, ``malformed``,
-  ``bad_signature``, ``expired``, ``from_the_future``, ``no_user``, ``not_configured``), with
+  ``bad_signature``, ``no_signature``, ``expired``, ``from_the_future``, ``no_user``,
+  ``not_configured``), with
   ``WWW-Authenticate: tma``; a blocked customer gets 403;
 - the caller becomes a customer exactly as in the bot (created or refreshed from the
   Telegram user in initData).
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Header, Request
 from init_data_py import errors as init_errors
-from init_data_py import parse, strip_auth_header, validate_by_hash
+from init_data_py import parse, strip_auth_header, validate_by_hash, validate_by_signature
 
 from tgshop.api.dependencies import get_container
 from tgshop.api.v1.rate_limits import limits_of
@@ -58,9 +63,13 @@ async def authenticate(container: Container, authorization: str | None) -> Calle
     """The customer behind an ``Authorization: tma <initData>`` header (see module)."""
     if not authorization:
         raise Unauthorized("missing", "send Authorization: tma <initData from Telegram.WebApp>")
-    token = container.settings.telegram.bot_token
-    if token is None:
-        raise Unauthorized("not_configured", "TGSHOP_BOT_TOKEN is not set: nobody can sign in")
+    settings = container.settings
+    token = settings.telegram.bot_token
+    by_signature = settings.api.init_data_check == "signature"
+    bot_id = settings.api.bot_id or (int(token.get_secret_value().split(":")[0]) if token else None)
+    if token is None and not (by_signature and bot_id):
+        needed = "TGSHOP_API_BOT_ID or TGSHOP_BOT_TOKEN" if by_signature else "TGSHOP_BOT_TOKEN"
+        raise Unauthorized("not_configured", f"{needed} is not set: nobody can sign in")
     try:
         data = parse(strip_auth_header(authorization))
     except init_errors.InvalidInitDataError as exc:
@@ -68,16 +77,27 @@ async def authenticate(container: Container, authorization: str | None) -> Calle
     now = container.clock.now()
     if data.issued_at > now + CLOCK_SKEW:
         raise Unauthorized("from_the_future", "initData is dated in the future")
+    max_age = settings.api.init_data_max_age
     try:
-        validate_by_hash(
-            data,
-            token.get_secret_value(),
-            expires_in=container.settings.api.init_data_max_age,
-            now=now,
-        )
+        if by_signature:
+            assert bot_id is not None  # checked above
+            validate_by_signature(
+                data,
+                bot_id,
+                public_key=settings.api.init_data_public_key,
+                expires_in=max_age,
+                now=now,
+            )
+        else:
+            assert token is not None  # checked above
+            validate_by_hash(data, token.get_secret_value(), expires_in=max_age, now=now)
     except init_errors.ExpiredError:
         raise Unauthorized(
             "expired", "initData is too old: open the Mini App again from the bot"
+        ) from None
+    except init_errors.SignatureMissingError:
+        raise Unauthorized(
+            "no_signature", "initData has no Ed25519 signature (a Telegram client before 8.0)"
         ) from None
     except init_errors.InvalidInitDataError:
         raise Unauthorized(
