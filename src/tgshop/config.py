@@ -93,6 +93,12 @@ class DatabaseSettings(BaseSettings):
     max_overflow: int = Field(default=10, ge=0, le=200)
     pool_timeout: float = Field(default=10.0, gt=0, description="seconds to wait for a connection")
     pool_pre_ping: bool = True
+    pool_ping_after_idle: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="seconds a pooled connection may sit unused before it is tested (0 = always)",
+    )
     connect_timeout: float = Field(default=10.0, gt=0, description="seconds")
     statement_timeout_ms: int = Field(default=15_000, ge=0, description="PostgreSQL only; 0 = off")
     sqlite_busy_timeout_ms: int = Field(default=15_000, ge=0)

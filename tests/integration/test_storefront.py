@@ -17,6 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.integration.test_catalog_cache import write_catalog
 from tests.support.factories import make_images, make_product
 from tests.support.fakes import FrozenClock
 from tgshop.api.app import create_http_app
@@ -230,3 +231,36 @@ def test_the_open_shop_button_needs_https_except_on_this_machine() -> None:
     assert mini_app_url("http://localhost:8080") == "http://localhost:8080/app"
     assert mini_app_url("http://shop.example") is None
     assert mini_app_url(None) is None
+
+
+async def test_catalog_answers_are_reused_until_the_catalog_changes(
+    make_settings: Callable[..., Settings],
+    db: Database,
+    db_url: str,
+    clock: FrozenClock,
+    tmp_path: Path,
+) -> None:
+    """A page served from the catalog memory is not rendered again for every request, and an
+    import through the shop shows in the very next answer (a new body, a new ETag)."""
+    settings = make_settings(database={"url": db_url}, shop={"catalog_cache_seconds": 60})
+    container = build_container(settings, db=db, clock=clock)
+    path = tmp_path / "catalog.json"
+    await container.catalog.import_catalog(write_catalog(path, "9.90"), shop_currency="USD")
+    transport = httpx.ASGITransport(app=create_http_app(container))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        urls = ["/api/v1/products", "/api/v1/categories"]
+        first = [await api.get(url) for url in urls]
+        again = [await api.get(url) for url in urls]
+        assert [a.content for a in again] == [f.content for f in first]
+        assert [a.headers["etag"] for a in again] == [f.headers["etag"] for f in first]
+        sencha = first[0].json()["items"][0]
+        assert sencha["price_from"]["display"] == "9.90 USD"
+        detail = await api.get(f"/api/v1/products/{sencha['id']}")
+
+        await container.catalog.import_catalog(write_catalog(path, "11.00"), shop_currency="USD")
+        changed = await api.get("/api/v1/products")
+        assert changed.json()["items"][0]["price_from"]["display"] == "11.00 USD"
+        assert changed.headers["etag"] != first[0].headers["etag"]
+        fresh = await api.get(f"/api/v1/products/{sencha['id']}")
+        assert fresh.json()["variants"][0]["price"]["display"] == "11.00 USD"
+        assert fresh.headers["etag"] != detail.headers["etag"]

@@ -133,3 +133,29 @@ async def test_without_a_memory_every_update_reads_the_database(
     bob = await users.onboard(TelegramUserData(4343, "Bob"))
     await other.set_blocked(bob.id, True, "test")
     assert (await users.onboard(TelegramUserData(4343, "Bob"))).is_blocked
+
+
+async def test_a_returning_person_with_unchanged_details_costs_a_read_not_a_write(
+    db: Database, clock: FrozenClock
+) -> None:
+    writes: list[str] = []
+
+    def note(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if not sql.lstrip().upper().startswith(("SELECT", "BEGIN", "ROLLBACK", "COMMIT")):
+            writes.append(sql)
+
+    users = UserService(db, clock)  # no memory: every update reaches the database
+    alice = await users.onboard(TelegramUserData(4444, "Alice", "Liddell", "alice", "en"))
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        again = await users.onboard(TelegramUserData(4444, "Alice", "Liddell", "alice", "en"))
+        assert again == alice and writes == []  # the same details: nothing to write
+        await users.set_language(alice.id, "ru")
+        writes.clear()
+        # Telegram says "en", but the person chose Russian: still nothing to write.
+        chosen = await users.onboard(TelegramUserData(4444, "Alice", "Liddell", "alice", "en"))
+        assert chosen.language == "ru" and writes == []
+        renamed = await users.onboard(TelegramUserData(4444, "Alice", None, "alice", "en"))
+        assert renamed.last_name is None and len(writes) == 1  # a change is written
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)

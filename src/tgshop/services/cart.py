@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from tgshop.config import ShopSettings
@@ -66,14 +66,39 @@ class CartView:
         return bool(self.lines) and all(line.problem is None for line in self.lines)
 
 
-def _available(variant: Variant) -> int | None:
-    return None if variant.stock_mode == StockMode.UNLIMITED else variant.stock_quantity
+def _available(stock_mode: str, stock_quantity: int) -> int | None:
+    return None if stock_mode == StockMode.UNLIMITED else stock_quantity
 
 
-def _sellable(variant: Variant, currency: str) -> bool:
+def _sellable(variant_active: bool, product_active: bool, price_currency: str, shop: str) -> bool:
     """Active, of an active product, and priced in the shop's currency (a variant left over
     from a currency change cannot be totalled, so it is not for sale)."""
-    return variant.is_active and variant.product.is_active and variant.currency == currency
+    return variant_active and product_active and price_currency == shop
+
+
+# The columns a cart line needs, not whole rows: a cart is read on every Mini App screen.
+_CART_LINES = (
+    select(
+        Variant.id,
+        Variant.product_id,
+        Product.title.label("product_title"),
+        Variant.title,
+        Variant.sku,
+        Product.kind,
+        CartItem.quantity,
+        Variant.price_amount,
+        Variant.currency,
+        Variant.stock_mode,
+        Variant.stock_quantity,
+        Variant.is_active,
+        Product.is_active.label("product_active"),
+    )
+    .join(Cart, Cart.id == CartItem.cart_id)
+    .join(Variant, Variant.id == CartItem.variant_id)
+    .join(Product, Product.id == Variant.product_id)
+    .where(Cart.user_id == bindparam("user_id"))
+    .order_by(CartItem.id)
+)
 
 
 class CartService:
@@ -84,8 +109,8 @@ class CartService:
 
     async def view(self, user_id: int) -> CartView:
         """The cart with prices and availability read now."""
-        async with self._db.read() as session:
-            return await self._view(session, user_id)
+        async with self._db.core_read() as connection:
+            return await self._view(connection, user_id)
 
     async def add(self, user_id: int, variant_id: int, quantity: int = 1) -> CartView:
         """Add ``quantity`` of a variant (on top of what the cart already has)."""
@@ -170,10 +195,12 @@ class CartService:
                 .where(Variant.id == variant_id)
             )
         ).scalar_one_or_none()
-        if variant is None or not _sellable(variant, self._shop.currency):
+        if variant is None or not _sellable(
+            variant.is_active, variant.product.is_active, variant.currency, self._shop.currency
+        ):
             raise NotFound("this item is not available")
         self._check_quantity(quantity)
-        available = _available(variant)
+        available = _available(variant.stock_mode, variant.stock_quantity)
         if available is not None and quantity > available:
             title = f"{variant.product.title} ({variant.title})"
             raise OutOfStock([Shortage(variant.id, title, quantity, available)])
@@ -201,38 +228,29 @@ class CartService:
         cart.updated_at = now
         await session.flush()
 
-    async def _view(self, session: AsyncSession, user_id: int) -> CartView:
-        rows = (
-            await session.execute(
-                select(CartItem, Variant, Product)
-                .join(Cart, Cart.id == CartItem.cart_id)
-                .join(Variant, Variant.id == CartItem.variant_id)
-                .join(Product, Product.id == Variant.product_id)
-                .where(Cart.user_id == user_id)
-                .order_by(CartItem.id)
-            )
-        ).all()
+    async def _view(self, db: AsyncSession | AsyncConnection, user_id: int) -> CartView:
+        rows = (await db.execute(_CART_LINES, {"user_id": user_id})).all()
         lines: list[CartLine] = []
         total = Money.zero(self._shop.currency)
         count = 0
-        for item, variant, product in rows:
-            available = _available(variant)
+        for row in rows:
+            available = _available(row.stock_mode, row.stock_quantity)
             problem: LineProblem | None = None
-            if not _sellable(variant, self._shop.currency):
+            if not _sellable(row.is_active, row.product_active, row.currency, self._shop.currency):
                 problem = LineProblem.UNAVAILABLE
-            elif available is not None and item.quantity > available:
+            elif available is not None and row.quantity > available:
                 problem = LineProblem.INSUFFICIENT
-            unit = Money(variant.price_amount, variant.currency)
-            line_total = unit * item.quantity
+            unit = Money(row.price_amount, row.currency)
+            line_total = unit * row.quantity
             lines.append(
                 CartLine(
-                    variant.id,
-                    product.id,
-                    product.title,
-                    variant.title,
-                    variant.sku,
-                    product.kind,
-                    item.quantity,
+                    row.id,
+                    row.product_id,
+                    row.product_title,
+                    row.title,
+                    row.sku,
+                    row.kind,
+                    row.quantity,
                     unit,
                     line_total,
                     available,
@@ -241,5 +259,5 @@ class CartService:
             )
             if problem is None:
                 total = total + line_total
-                count += item.quantity
+                count += row.quantity
         return CartView(user_id=user_id, lines=lines, total=total, item_count=count)

@@ -10,6 +10,8 @@ Rules:
 - concurrent first updates from the same person create exactly one user (upsert);
 - staff may block a person (``set_blocked``): the bot then serves them nothing and tells
   them so once (``claim_blocked_notice``); blocking and unblocking are audited;
+- a returning person whose Telegram details are unchanged costs one read, never a write
+  (on SQLite every write queues for the one writer lock);
 - a person seen again within ``remember_seconds`` with exactly the same Telegram details
   is served from this process's memory instead of the database (every update of a chat
   pays for onboarding); a change made through this service (language, blocking, the
@@ -81,6 +83,29 @@ def _view(user: User | Row[Any]) -> UserView:
         is_blocked=user.is_blocked,
         referral_code=user.referral_code,
         blocked_notice_sent=user.blocked_notice_at is not None,
+    )
+
+
+_VIEW_COLUMNS = (
+    User.id,
+    User.telegram_id,
+    User.first_name,
+    User.last_name,
+    User.username,
+    User.language_code,
+    User.is_blocked,
+    User.referral_code,
+    User.blocked_notice_at,
+)
+
+
+def _unchanged(row: Any, data: TelegramUserData) -> bool:
+    """Would the upsert leave this user's row as it is?"""
+    return bool(
+        row.first_name == data.first_name[:256]
+        and row.last_name == (data.last_name or None)
+        and row.username == (data.username or None)
+        and (row.language_chosen or row.language_code == data.language_code)
     )
 
 
@@ -166,6 +191,9 @@ class UserService:
         self._clock = clock
         self._recent = _RecentlySeen(remember_seconds) if remember_seconds > 0 else None
         self._upsert_statement = _upsert_statement(db.dialect)
+        self._current_statement = select(*_VIEW_COLUMNS, User.language_chosen).where(
+            User.telegram_id == bindparam("telegram_id")
+        )
 
     async def onboard(self, data: TelegramUserData) -> UserView:
         """Create or refresh the user behind a Telegram update (see module rules)."""
@@ -185,6 +213,12 @@ class UserService:
             self._recent.forget(user_id)
 
     async def _upsert(self, data: TelegramUserData) -> UserView:
+        async with self._db.core_read() as connection:
+            current: Any = (
+                await connection.execute(self._current_statement, {"telegram_id": data.telegram_id})
+            ).one_or_none()
+        if current is not None and _unchanged(current, data):
+            return _view(current)
         params = {
             "telegram_id": data.telegram_id,
             "first_name": data.first_name[:256],

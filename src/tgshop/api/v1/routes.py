@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -69,18 +70,44 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def weak_etag(body: bytes) -> str:
+    return 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+class Renderings:
+    """Answers rendered from a cached read, kept while the cache hands out that same read
+    (the same object): a catalog page served from the catalog memory is not serialized and
+    hashed again for every request. Bounded: when full, it starts afresh."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._kept: dict[Hashable, tuple[object, bytes, str]] = {}
+        self._max_entries = max_entries
+
+    def get(self, key: Hashable, source: object, render: Callable[[], bytes]) -> tuple[bytes, str]:
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] is source:
+            return kept[1], kept[2]
+        body = render()
+        etag = weak_etag(body)
+        if len(self._kept) >= self._max_entries:
+            self._kept.clear()
+        self._kept[key] = (source, body, etag)
+        return body, etag
+
+
 def cached_model(request: Request, model: BaseModel, max_age: float) -> Response:
     """A public catalog answer with a weak ETag; 304 when the client has it already."""
-    return _cached_bytes(request, model.model_dump_json().encode(), max_age)
+    body = model.model_dump_json().encode()
+    return public_answer(request, body, weak_etag(body), max_age)
 
 
-def _cached_bytes(
-    request: Request, body: bytes, max_age: float, media_type: str = "application/json"
+def public_answer(
+    request: Request, body: bytes, etag: str, max_age: float, media_type: str = "application/json"
 ) -> Response:
-    etag = 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    """A public, cacheable answer; 304 when ``If-None-Match`` names its ETag."""
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={int(max_age)}"}
-    seen = request.headers.get("if-none-match", "")
-    if etag in {tag.strip() for tag in seen.split(",")}:
+    seen = request.headers.get("if-none-match")
+    if seen and etag in {tag.strip() for tag in seen.split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 
@@ -110,6 +137,7 @@ class ProductFilters(BaseModel):
 def build_api_v1(container: Container) -> APIRouter:
     router = APIRouter(prefix="/api/v1", dependencies=[Depends(per_address)])
     max_age = container.settings.shop.catalog_cache_seconds
+    rendered = Renderings()
     not_modified: Responses = {304: {"description": "the client's copy (If-None-Match) is current"}}
 
     # ------------------------------------------------------------------ the catalog
@@ -123,7 +151,14 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def categories(request: Request) -> Response:
         tree = await container.catalog.categories_tree()
-        return cached_model(request, CategoryTree(items=[CategoryOut.of(n) for n in tree]), max_age)
+        body, etag = rendered.get(
+            "tree",
+            tree,
+            lambda: (
+                CategoryTree(items=[CategoryOut.of(n) for n in tree]).model_dump_json().encode()
+            ),
+        )
+        return public_answer(request, body, etag, max_age)
 
     @router.get(
         "/products",
@@ -133,24 +168,29 @@ def build_api_v1(container: Container) -> APIRouter:
         summary="Products, filtered, a page at a time",
     )
     async def products(request: Request, filters: Annotated[ProductFilters, Query()]) -> Response:
-        page = await container.catalog.list_products(
-            ProductQuery(
-                search=filters.q,
-                category_id=filters.category_id,
-                min_price=filters.min_price,
-                max_price=filters.max_price,
-                in_stock=filters.in_stock,
-                page=_page_of(filters.cursor),
-                per_page=filters.limit,
-            )
+        query = ProductQuery(
+            search=filters.q,
+            category_id=filters.category_id,
+            min_price=filters.min_price,
+            max_price=filters.max_price,
+            in_stock=filters.in_stock,
+            page=_page_of(filters.cursor),
+            per_page=filters.limit,
         )
-        more = page.page < page.pages and bool(page.items)
-        body = {
-            "items": [ProductSummaryOut.plain(item) for item in page.items],
-            "total": page.total,
-            "next_cursor": _cursor(page.page + 1) if more else None,
-        }
-        return _cached_bytes(request, _json(body), max_age)
+        page = await container.catalog.list_products(query)
+
+        def render() -> bytes:
+            more = page.page < page.pages and bool(page.items)
+            return _json(
+                {
+                    "items": [ProductSummaryOut.plain(item) for item in page.items],
+                    "total": page.total,
+                    "next_cursor": _cursor(page.page + 1) if more else None,
+                }
+            )
+
+        body, etag = rendered.get(("page", query), page, render)
+        return public_answer(request, body, etag, max_age)
 
     @router.get(
         "/products/{product_id}",
@@ -161,7 +201,12 @@ def build_api_v1(container: Container) -> APIRouter:
     )
     async def product(request: Request, product_id: Id) -> Response:
         detail = await container.catalog.product_detail(product_id)
-        return cached_model(request, ProductOut.of(detail), max_age)
+        body, etag = rendered.get(
+            ("product", product_id),
+            detail,
+            lambda: ProductOut.of(detail).model_dump_json().encode(),
+        )
+        return public_answer(request, body, etag, max_age)
 
     @router.get(
         "/media/{media_id}",
@@ -186,9 +231,10 @@ def build_api_v1(container: Container) -> APIRouter:
     ) -> Response:
         if w is None:
             mime, data = await container.catalog.media(media_id)
-            return _cached_bytes(request, data, IMAGE_MAX_AGE, mime)
+            return public_answer(request, data, weak_etag(data), IMAGE_MAX_AGE, mime)
         picture = await container.thumbnails.get(media_id, w)
-        return _cached_bytes(request, picture.data, IMAGE_MAX_AGE, picture.mime)
+        body, etag = rendered.get(("thumbnail", media_id, w), picture, lambda: picture.data)
+        return public_answer(request, body, etag, IMAGE_MAX_AGE, picture.mime)
 
     # ------------------------------------------------------------------ the customer
 
