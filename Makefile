@@ -36,11 +36,13 @@ format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: install ## checkout, sandbox, customer bot and payments benchmarks (SQLite, PostgreSQL)
+bench: install ## every benchmark: checkout, sandbox, bot, payments, Mini App API and first render
 	$(BIN)/python -m bench.checkout
 	$(BIN)/python -m bench.sandbox
 	$(BIN)/python -m bench.bot
 	$(BIN)/python -m bench.payments
+	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.miniapp
 
 lock: ## re-pin requirements/*.txt from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --python-version 3.11 -q -o requirements/base.txt
