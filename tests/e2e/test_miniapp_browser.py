@@ -173,6 +173,9 @@ async def test_a_customer_buys_in_the_mini_app_and_the_bot_and_managers_see_it(d
         await expect(app.locator("#cart-count")).to_be_hidden()
         await browser.screenshot("miniapp-6-order", of=dialog)
 
+        # Checkout and payment only forwarded: Back leads to the (now empty) cart, and on.
+        await back_button.click()
+        await expect(app.get_by_text("Your cart is empty.")).to_be_visible()
         await app.get_by_role("link", name="Orders").click()
         await expect(app.locator(".order-row").first).to_contain_text(number)
         await browser.screenshot("miniapp-7-orders", of=dialog)

@@ -159,6 +159,23 @@ def test_no_word_the_pages_show_is_missing_from_the_catalogs() -> None:
     used |= {f"app.refund.refused.{r.value}" for r in Ineligible}
     used |= {f"app.pay.method.{m}" for m in get_args(PaymentMethod)}
     used |= {f"app.language.{code}" for code in translator.locales}
+    # Refusals the pages word themselves (main.js explain()); others get a generic sentence.
+    used |= {
+        f"app.error.code.{code}"
+        for code in (
+            "out_of_stock",
+            "price_changed",
+            "insufficient_funds",
+            "not_payable",
+            "empty_cart",
+            "not_found",
+            "illegal_transition",
+            "delivery_problem",
+            "validation_error",
+            "rate_limited",
+            "service_unavailable",
+        )
+    }
     for field, reasons in {
         "name": ["length", "no_letters", "invalid_characters"],
         "phone": ["length", "invalid", "country_code"],

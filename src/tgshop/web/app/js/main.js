@@ -7,7 +7,7 @@
 import { Api } from "./api.js";
 import { h, toast } from "./dom.js";
 import { connect } from "./telegram.js";
-import { loadTexts, t, translateShell } from "./texts.js";
+import { has, loadTexts, t, translateShell } from "./texts.js";
 import * as catalog from "./screens/catalog.js";
 
 const ROUTES = [
@@ -29,6 +29,7 @@ class Shop {
     this.main = document.getElementById("main");
     this.me = null;
     this.rendering = 0;
+    this.navigated = false;
   }
 
   get signedIn() {
@@ -41,7 +42,12 @@ class Shop {
     // their Telegram language (they chose it in the bot).
     const me = this.signedIn ? this.api.me().catch(() => null) : Promise.resolve(null);
     await texts;
+    document.documentElement.lang = this.lang.slice(0, 2);
     translateShell();
+    document.querySelector(".skip-link").addEventListener("click", (event) => {
+      event.preventDefault();  // "#main" is not a route
+      this.main.focus();
+    });
     this.tg.ready();
     if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/");
     window.addEventListener("hashchange", () => this.route());
@@ -58,9 +64,20 @@ class Shop {
     if (this.signedIn) this.refreshCart();
   }
 
-  go(path) {
+  /** Show `path`; `replace` when the current screen only forwards (so Back skips it). */
+  go(path, { replace = false } = {}) {
     if (location.hash === `#${path}`) this.route();
+    else if (replace) location.replace(`#${path}`);
     else location.hash = `#${path}`;
+  }
+
+  /** Words for a refused request, in the customer's language. */
+  explain(error) {
+    if (!error || error.code === "offline") return t("app.error.offline");
+    if (error.status === 401) return t("app.error.signed_out");
+    const specific = `app.error.code.${error.code || error.status}`;
+    if (has(specific)) return t(specific);
+    return this.lang.startsWith("en") && error.message ? error.message : t("app.error.generic");
   }
 
   back() {
@@ -89,9 +106,7 @@ class Shop {
 
   /** The screen for an API refusal nobody planned for: say it, offer the way home. */
   failed(error) {
-    const text = error && error.status === 401 ? t("app.error.signed_out")
-      : error && error.code === "offline" ? t("app.error.offline")
-        : (error && error.message) || t("app.error.generic");
+    const text = this.explain(error);
     this.main.replaceChildren(h("section", { class: "empty" },
       h("p", { role: "alert" }, text),
       h("a", { class: "button", href: "#/" }, t("app.nav.catalog"))));
@@ -105,6 +120,7 @@ class Shop {
   }
 
   notify(text, kind) {
+    if (text instanceof Error) text = this.explain(text);
     toast(text, kind);
     if (kind === "error") this.tg.haptic("error");
   }
@@ -123,13 +139,22 @@ class Shop {
     this.main.setAttribute("aria-busy", "true");
     try {
       if (!found) {
-        this.go("/");
+        this.go("/", { replace: true });
         return;
       }
       const screen = await found[1]();
       if (ticket !== this.rendering) return;
       const params = path.match(found[0]).slice(1);
       await screen.render(this, params, () => ticket === this.rendering);
+      if (ticket === this.rendering && this.navigated) {
+        // After a move between screens, start reading at the new screen's heading.
+        const heading = this.main.querySelector("h1");
+        if (heading) {
+          heading.tabIndex = -1;
+          heading.focus({ preventScroll: true });
+        }
+      }
+      this.navigated = true;
     } catch (error) {
       if (ticket === this.rendering) this.failed(error);
     } finally {

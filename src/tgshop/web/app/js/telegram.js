@@ -79,6 +79,9 @@ class NativeBridge {
     this.mainHandler = null;
     this.backHandler = null;
     webApp.onEvent("mainButtonClicked", () => this.mainHandler && this.mainHandler());
+    const scheme = () => { document.documentElement.dataset.scheme = webApp.colorScheme || "light"; };
+    scheme();
+    webApp.onEvent("themeChanged", scheme);
     webApp.onEvent("backButtonClicked", () => this.backHandler && this.backHandler());
   }
 
@@ -95,8 +98,9 @@ class NativeBridge {
       return;
     }
     this.mainHandler = options.onClick;
-    button.setParams({ text: options.text, is_active: options.enabled !== false, is_visible: true });
+    // hideProgress() makes the button active again: set the state after it.
     if (options.progress) button.showProgress(false); else button.hideProgress();
+    button.setParams({ text: options.text, is_active: options.enabled !== false, is_visible: true });
   }
 
   setBackButton(onClick) {
@@ -186,7 +190,10 @@ class FrameBridge {
   }
 
   openInvoice(url) {
-    const slug = url.split("$").pop();
+    // Telegram's invoice links: t.me/$<slug> or t.me/invoice/<slug>.
+    const match = url.match(/\/(\$|invoice\/)([A-Za-z0-9_=-]+)$/);
+    if (!match) return Promise.resolve("failed");
+    const slug = match[2];
     return new Promise((resolve) => {
       this.invoices.set(slug, resolve);
       this.post("web_app_open_invoice", { slug });

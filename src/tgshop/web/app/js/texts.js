@@ -12,6 +12,10 @@ export async function loadTexts(lang) {
   }
 }
 
+export function has(key) {
+  return Object.prototype.hasOwnProperty.call(words, key);
+}
+
 /** t("app.cart.total", {total: "9.90 USD"}) */
 export function t(key, params = {}) {
   const text = words[key] || key;

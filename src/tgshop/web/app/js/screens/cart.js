@@ -22,13 +22,28 @@ function draw(shop, cart, isCurrent) {
     return;
   }
 
-  async function change(action) {
+  let busy = false;
+
+  /** One change at a time: each sends a quantity computed from what is on screen. */
+  async function change(action, event) {
+    if (busy) return;
+    busy = true;
+    const focused = event && event.currentTarget && event.currentTarget.dataset.focus;
+    for (const control of shop.main.querySelectorAll(".lines button")) control.disabled = true;
     try {
       const updated = await action();
       shop.tg.haptic("select");
-      if (isCurrent()) draw(shop, updated, isCurrent);
+      if (!isCurrent()) return;
+      draw(shop, updated, isCurrent);
+      // Keep the keyboard where it was: the same control of the same line, if still there.
+      const again = focused && shop.main.querySelector(`[data-focus="${focused}"]`);
+      if (again && !again.disabled) again.focus();
+      else if (focused) shop.main.querySelector("h1")?.focus();
     } catch (error) {
-      shop.notify(error.message, "error");
+      shop.notify(error, "error");
+      if (isCurrent()) draw(shop, cart, isCurrent);
+    } finally {
+      busy = false;
     }
   }
 
@@ -44,18 +59,20 @@ function draw(shop, cart, isCurrent) {
       h("div", { class: "line-controls" },
         h("div", { class: "stepper" },
           h("button", { type: "button", class: "icon-button", "aria-label": t("app.cart.less", { item: label }),
-            onclick: () => change(() => shop.api.setQuantity(line.variant_id, line.quantity - 1)) }, "−"),
+            "data-focus": `less-${line.variant_id}`,
+            onclick: (event) => change(() => shop.api.setQuantity(line.variant_id, line.quantity - 1), event) }, "−"),
           h("output", { "aria-label": t("app.cart.quantity", { item: label }) }, String(line.quantity)),
           h("button", { type: "button", class: "icon-button", "aria-label": t("app.cart.more", { item: label }),
-            disabled: line.quantity >= max,
-            onclick: () => change(() => shop.api.setQuantity(line.variant_id, line.quantity + 1)) }, "+")),
+            disabled: line.quantity >= max, "data-focus": `more-${line.variant_id}`,
+            onclick: (event) => change(() => shop.api.setQuantity(line.variant_id, line.quantity + 1), event) }, "+")),
         h("span", { class: "line-total" }, line.line_total.display),
         h("button", { type: "button", class: "link danger", "aria-label": t("app.cart.remove_item", { item: label }),
-          onclick: () => change(() => shop.api.removeLine(line.variant_id)) }, t("app.cart.remove"))));
+          "data-focus": `remove-${line.variant_id}`,
+          onclick: (event) => change(() => shop.api.removeLine(line.variant_id), event) }, t("app.cart.remove"))));
   });
 
   shop.main.replaceChildren(h("section", { class: "cart" },
-    h("h1", {}, t("app.cart.title")),
+    h("h1", { tabindex: "-1" }, t("app.cart.title")),
     h("ul", { class: "lines" }, lines),
     h("p", { class: "total" }, h("span", {}, t("app.cart.total")), h("strong", {}, cart.total.display)),
     blocked ? h("p", { class: "problem" }, t("app.cart.fix_first")) : null));

@@ -17,6 +17,7 @@ export async function render(shop, _params, isCurrent) {
   const more = h("button", { type: "button", class: "button secondary more" }, t("app.catalog.more"));
   const count = h("p", { class: "hint", role: "status" });
   let cursor = null;
+  let latest = 0;  // only the answer to the newest request is shown
 
   function show(result, append) {
     if (!append) grid.replaceChildren();
@@ -27,19 +28,23 @@ export async function render(shop, _params, isCurrent) {
   }
 
   async function reload() {
+    const ticket = ++latest;
     try {
-      show(await products(shop), false);
+      const page = await products(shop);
+      if (ticket === latest && isCurrent()) show(page, false);
     } catch (error) {
-      shop.notify(error.message, "error");
+      if (ticket === latest) shop.notify(error, "error");
     }
   }
 
   more.addEventListener("click", async () => {
     more.disabled = true;
+    const ticket = latest;
     try {
-      show(await products(shop, cursor), true);
+      const page = await products(shop, cursor);
+      if (ticket === latest && isCurrent()) show(page, true);
     } catch (error) {
-      shop.notify(error.message, "error");
+      shop.notify(error, "error");
     } finally {
       more.disabled = false;
     }

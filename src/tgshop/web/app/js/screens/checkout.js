@@ -19,7 +19,7 @@ export async function render(shop, _params, isCurrent) {
   try {
     review = await shop.api.checkout();
   } catch (error) {
-    if (error.code === "empty_cart") return shop.go("/cart");
+    if (error.code === "empty_cart") return shop.go("/cart", { replace: true });
     throw error;
   }
   if (!isCurrent()) return;
@@ -76,7 +76,10 @@ function draw(shop, review, isCurrent) {
     return true;
   }
 
+  let placing = false;
+
   async function place() {
+    if (placing) return;  // Enter in a field while the main button already placed it
     const bad = wanted.filter((name) => !check(name));
     if (bad.length) {
       inputs[bad[0]].focus();
@@ -85,13 +88,15 @@ function draw(shop, review, isCurrent) {
     }
     const details = { expected_total: cart.total.amount };
     for (const name of wanted) if (inputs[name].value.trim()) details[name] = inputs[name].value.trim();
+    placing = true;
     shop.mainButton({ text: t("app.checkout.placing"), progress: true, onClick: () => {} });
     try {
       const placed = await shop.api.place(details);
       shop.tg.haptic("success");
       shop.refreshCart();
-      shop.go(`/pay/${placed.order.id}`);
+      shop.go(`/pay/${placed.order.id}`, { replace: true });
     } catch (error) {
+      placing = false;
       if (!isCurrent()) return;
       refused(error);
     }
@@ -106,10 +111,13 @@ function draw(shop, review, isCurrent) {
       shop.tg.haptic("error");
     } else if (error.code === "price_changed" || error.code === "out_of_stock") {
       shop.notify(t(`app.checkout.${error.code}`), "error");
-      shop.api.checkout().then((fresh) => { if (isCurrent()) draw(shop, fresh, isCurrent); }, () => shop.go("/cart"));
+      shop.api.checkout().then(
+        (fresh) => { if (isCurrent()) draw(shop, fresh, isCurrent); },
+        () => shop.go("/cart", { replace: true }),
+      );
       return;
     } else {
-      shop.notify(error.message, "error");
+      shop.notify(error, "error");
     }
     button();
   }

@@ -64,7 +64,7 @@ function refundForm(shop, order, isCurrent) {
       box.replaceChildren(h("p", { role: "status" }, t("app.refund.sent", { amount: asked[0].amount.display })));
     } catch (failure) {
       const refused = (failure.problem && failure.problem.refused) || [];
-      error.textContent = refused.length ? t(`app.refund.refused.${refused[0].reason}`) : failure.message;
+      error.textContent = refused.length ? t(`app.refund.refused.${refused[0].reason}`) : shop.explain(failure);
       shop.tg.haptic("error");
       send.disabled = false;
     }

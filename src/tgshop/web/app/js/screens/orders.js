@@ -31,7 +31,7 @@ export async function render(shop, _params, isCurrent) {
 
   more.addEventListener("click", async () => {
     more.disabled = true;
-    try { show(await shop.api.orders(next)); } catch (error) { shop.notify(error.message, "error"); }
+    try { show(await shop.api.orders(next)); } catch (error) { shop.notify(error, "error"); }
     more.disabled = false;
   });
   shop.main.replaceChildren(h("section", {}, h("h1", {}, t("app.orders.title")), list, more));

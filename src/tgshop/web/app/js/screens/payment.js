@@ -13,7 +13,7 @@ export async function render(shop, [orderId], isCurrent) {
   const [order, me, info] = await Promise.all([shop.api.order(orderId), shop.api.me(), shop.api.shop()]);
   if (!isCurrent()) return;
   if (order.payment_status !== "unpaid" || order.status !== "awaiting_payment") {
-    shop.go(`/orders/${order.id}`);
+    shop.go(`/orders/${order.id}`, { replace: true });
     return;
   }
   const balance = me.balance;
@@ -40,7 +40,11 @@ export async function render(shop, [orderId], isCurrent) {
     shop.mainButton(method ? { text: t("app.pay.button", { total: order.total.display }), onClick: pay } : null);
   }
 
+  let paying = false;
+
   async function pay() {
+    if (paying) return;
+    paying = true;
     shop.mainButton({ text: t("app.pay.opening"), progress: true, onClick: () => {} });
     try {
       const result = await shop.api.pay(order.id, method, Boolean(mixed && useBalance.checked && method !== "wallet"));
@@ -54,25 +58,28 @@ export async function render(shop, [orderId], isCurrent) {
       if (status === "pending") return shop.go(`/orders/${order.id}`);
       shop.notify(t(status === "cancelled" ? "app.pay.cancelled" : "app.pay.failed"), status === "cancelled" ? "info" : "error");
     } catch (error) {
-      shop.notify(error.message, "error");
+      shop.notify(error, "error");
     }
+    paying = false;
     if (isCurrent()) update();
   }
 
   /** Money is on its way: Telegram confirms it to the shop, then the order says so. */
   async function finished(confirmed) {
     shop.tg.haptic("success");
+    if (!isCurrent()) return;
     shop.mainButton(null);
     shop.main.replaceChildren(h("section", { class: "empty" },
       h("p", { role: "status", id: "pay-status" }, t("app.pay.confirming"))));
     const until = Date.now() + WAIT_FOR_CONFIRMATION_MS;
-    while (!confirmed && Date.now() < until) {
+    while (!confirmed && Date.now() < until && isCurrent()) {
       const fresh = await shop.api.order(order.id).catch(() => null);
       if (fresh && fresh.payment_status === "paid") confirmed = true;
       else await new Promise((resolve) => setTimeout(resolve, 500));
     }
+    if (!isCurrent()) return;
     shop.notify(t(confirmed ? "app.pay.paid" : "app.pay.still_confirming"), confirmed ? "success" : "info");
-    shop.go(`/orders/${order.id}`);
+    shop.go(`/orders/${order.id}`, { replace: true });
   }
 
   shop.main.replaceChildren(h("section", { class: "payment" },

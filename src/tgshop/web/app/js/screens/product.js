@@ -24,7 +24,10 @@ export async function render(shop, [id], isCurrent) {
     return chosen && chosen.available !== null ? Math.max(0, Math.min(99, chosen.available)) : 99;
   }
 
+  let adding = false;
+
   function update() {
+    if (adding) return;  // the main button says "Adding…" until the cart answers
     quantity = Math.max(1, Math.min(limit() || 1, Number.parseInt(amount.value, 10) || 1));
     amount.value = String(quantity);
     amount.max = String(limit() || 1);
@@ -42,6 +45,8 @@ export async function render(shop, [id], isCurrent) {
   }
 
   async function add() {
+    if (adding) return;
+    adding = true;
     shop.mainButton({ text: t("app.product.adding"), progress: true, onClick: () => {} });
     try {
       const cart = await shop.api.cart();
@@ -50,10 +55,12 @@ export async function render(shop, [id], isCurrent) {
       shop.refreshCart(updated);
       shop.tg.haptic("success");
       shop.notify(t("app.product.added", { title: product.title }), "success");
+      adding = false;
       if (!isCurrent()) return;
       shop.mainButton({ text: t("app.product.to_cart", { count: updated.item_count }), onClick: () => shop.go("/cart") });
     } catch (error) {
-      shop.notify(error.message, "error");
+      adding = false;
+      shop.notify(error, "error");
       if (isCurrent()) update();
     }
   }
