@@ -62,10 +62,11 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
     app.state.metrics = metrics
 
     install_problem_handlers(app)
+    # The Mini App API first: routes are matched in order, and it takes most of the traffic.
+    install_api_v1(app, container)
     app.include_router(build_health_router(container, check_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_metrics_router(container, metrics, db_timeout=CHECK_TIMEOUT_SECONDS))
     app.include_router(build_payment_webhook_router(container))
-    install_api_v1(app, container)
     app.include_router(build_storefront_router(container))
     if docs:
         app.include_router(build_docs_router())

@@ -11,7 +11,12 @@ from fastapi.middleware.cors import CORSMiddleware
 from tgshop.api.problems import PROBLEM_TYPE_PREFIX, ProblemResponse, problem, request_id_of
 from tgshop.api.v1.auth import Forbidden, Unauthorized
 from tgshop.api.v1.buying import build_buying_routes
-from tgshop.api.v1.rate_limits import ApiRateLimits, TooManyRequests
+from tgshop.api.v1.rate_limits import (
+    ApiRateLimits,
+    PerAddressLimit,
+    TooManyRequests,
+    too_many_problem,
+)
 from tgshop.api.v1.routes import build_api_v1
 
 if TYPE_CHECKING:
@@ -22,12 +27,13 @@ __all__ = ["install_api_v1"]
 
 def install_api_v1(app: FastAPI, container: Container) -> None:
     """The routes, their error answers and, when origins are configured, CORS."""
-    app.state.api_limits = ApiRateLimits(container)
+    app.state.api_limits = limits = ApiRateLimits(container)
     app.include_router(build_api_v1(container))
     app.include_router(build_buying_routes(container))
     app.add_exception_handler(Unauthorized, _unauthorized)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyRequests, _too_many)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_middleware(PerAddressLimit, limits=limits)
     origins = container.settings.api.cors_origins
     if origins:  # closed by default: same origin only
         app.add_middleware(
@@ -54,15 +60,7 @@ async def _unauthorized(request: Request, exc: Unauthorized) -> ProblemResponse:
 
 
 async def _too_many(request: Request, exc: TooManyRequests) -> ProblemResponse:
-    return problem(
-        429,
-        type_=PROBLEM_TYPE_PREFIX + "rate_limited",
-        detail=f"Too many requests; try again in {exc.retry_after} s.",
-        instance=request.url.path,
-        request_id=request_id_of(request),
-        headers={"Retry-After": str(exc.retry_after)},
-        scope=exc.scope,
-    )
+    return too_many_problem(request.url.path, request_id_of(request), exc)
 
 
 async def _forbidden(request: Request, exc: Forbidden) -> ProblemResponse:

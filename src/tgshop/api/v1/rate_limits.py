@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse_many
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tgshop.api.problems import PROBLEM_TYPE_PREFIX, ProblemResponse, problem
 from tgshop.limits_storage import fixed_window_limiter
 
 if TYPE_CHECKING:
@@ -76,7 +78,34 @@ def limits_of(request: Request) -> ApiRateLimits:
     return limits
 
 
-async def per_address(request: Request) -> None:
-    """A dependency of every /api/v1 route: count the caller's address."""
-    address = request.client.host if request.client is not None else "unknown"
-    await limits_of(request).hit("ip", address)
+class PerAddressLimit:
+    """Pure ASGI middleware: every request under ``/api/v1`` counts for its address (a
+    route that does not exist too), before any routing or dependency work is spent on it;
+    over the limit it gets the 429 problem at once."""
+
+    def __init__(self, app: ASGIApp, *, limits: ApiRateLimits) -> None:
+        self.app = app
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/v1/"):
+            client = scope.get("client")
+            try:
+                await self.limits.hit("ip", client[0] if client else "unknown")
+            except TooManyRequests as exc:
+                request_id = scope.get("state", {}).get("request_id")
+                await too_many_problem(scope["path"], request_id, exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def too_many_problem(path: str, request_id: str | None, exc: TooManyRequests) -> ProblemResponse:
+    return problem(
+        429,
+        type_=PROBLEM_TYPE_PREFIX + "rate_limited",
+        detail=f"Too many requests; try again in {exc.retry_after} s.",
+        instance=path,
+        request_id=request_id,
+        headers={"Retry-After": str(exc.retry_after)},
+        scope=exc.scope,
+    )
