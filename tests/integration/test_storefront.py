@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import get_args
@@ -41,8 +42,6 @@ WEB_APP = Path(str(files("tgshop").joinpath("web/app")))
 def client_for(
     make_settings: Callable[..., Settings], db: Database, db_url: str, clock: FrozenClock
 ) -> Callable[..., AsyncIterator[httpx.AsyncClient]]:
-    from contextlib import asynccontextmanager
-
     @asynccontextmanager
     async def client(**sections: dict) -> AsyncIterator[httpx.AsyncClient]:
         telegram = {"bot_token": TOKEN, "telegram_api_url": SANDBOX} | sections.pop("telegram", {})

@@ -3,7 +3,8 @@
 - ``/app`` is the page shell. It names its assets under a content-hash path
   (``/app/assets/<version>/...``), so the assets may be cached for a year while a new release
   is fetched at once; the shell itself is ``no-cache``. Outside production the files are
-  re-read on every shell request, so an edit shows on reload.
+  re-read on every shell request (the assets it names come from that reading), so an edit
+  shows on reload.
 - Telegram's own ``telegram-web-app.js`` is the only outside script, and only when the shop
   talks to the real Telegram: against the sandbox (the demo, the tests) the page speaks the
   same postMessage protocol to the sandbox's frame itself, so nothing leaves the machine.
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import mimetypes
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 
+from tgshop.api.caching import cacheable, weak_etag
 from tgshop.config import DEFAULT_TELEGRAM_API_URL
 
 if TYPE_CHECKING:
@@ -76,19 +79,20 @@ def build_storefront_router(container: Container) -> APIRouter:
     root = Path(str(files("tgshop").joinpath("web/app")))
     loaded: list[Bundle] = []
 
-    def bundle() -> Bundle:
-        if not loaded or not production:
+    def bundle(*, fresh: bool = False) -> Bundle:
+        """The files as last read; ``fresh`` re-reads them outside production."""
+        if not loaded or (fresh and not production):
             loaded[:] = [read_bundle(root)]
         return loaded[0]
 
     @router.get("/app")
     @router.get("/app/")
     async def shell() -> Response:
-        current = bundle()
+        current = bundle(fresh=True)
         page = (
             current.shell.replace("%ASSETS%", f"/app/assets/{current.version}")
             .replace("%TELEGRAM_SCRIPT%", TELEGRAM_SCRIPT if real_telegram else "")
-            .replace("%SHOP_NAME%", _html_text(settings.shop.name))
+            .replace("%SHOP_NAME%", html.escape(settings.shop.name, quote=False))
         )
         return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
@@ -101,10 +105,7 @@ def build_storefront_router(container: Container) -> APIRouter:
         # An old shell asking for an old version still gets today's file, just not for a year.
         immutable = production and version == current.version
         cache = f"public, max-age={YEAR}, immutable" if immutable else "no-cache"
-        headers = {"ETag": found.etag, "Cache-Control": cache}
-        if found.etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return Response(found.body, media_type=found.media_type, headers=headers)
+        return cacheable(request, found.body, found.etag, cache, found.media_type)
 
     @router.get("/app/texts/{lang}.json")
     async def texts(
@@ -112,14 +113,6 @@ def build_storefront_router(container: Container) -> APIRouter:
     ) -> Response:
         words = container.translator.get(lang).starting_with(*TEXT_PREFIXES)
         body = json.dumps(words, ensure_ascii=False, sort_keys=True).encode()
-        etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
-        headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(status_code=304, headers=headers)
-        return Response(body, media_type="application/json", headers=headers)
+        return cacheable(request, body, weak_etag(body), "public, max-age=300")
 
     return router
-
-
-def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

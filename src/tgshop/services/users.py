@@ -213,6 +213,7 @@ class UserService:
             self._recent.forget(user_id)
 
     async def _upsert(self, data: TelegramUserData) -> UserView:
+        """Read the row; write only a new person or changed details (see module rules)."""
         async with self._db.core_read() as connection:
             current: Any = (
                 await connection.execute(self._current_statement, {"telegram_id": data.telegram_id})
@@ -228,7 +229,7 @@ class UserService:
             "referral_code": secrets.token_urlsafe(6),
             "now": self._clock.now(),
         }
-        # One round trip: the row as it is after the upsert (every new face pays for this).
+        # New or changed: one statement writes and returns the row as it now is.
         async with self._db.core_transaction() as connection:
             return _view((await connection.execute(self._upsert_statement, params)).one())
 

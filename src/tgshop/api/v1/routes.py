@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -21,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from tgshop.api.caching import cacheable, weak_etag
 from tgshop.api.v1.auth import CurrentCaller
 from tgshop.api.v1.schemas import (
     CartOut,
@@ -71,10 +71,6 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def weak_etag(body: bytes) -> str:
-    return 'W/"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 class Renderings:
     """Answers rendered from a cached read, kept while the cache hands out that same read
     (the same object): a catalog page served from the catalog memory is not serialized and
@@ -106,11 +102,7 @@ def public_answer(
     request: Request, body: bytes, etag: str, max_age: float, media_type: str = "application/json"
 ) -> Response:
     """A public, cacheable answer; 304 when ``If-None-Match`` names its ETag."""
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={int(max_age)}"}
-    seen = request.headers.get("if-none-match")
-    if seen and etag in {tag.strip() for tag in seen.split(",")}:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    return cacheable(request, body, etag, f"public, max-age={int(max_age)}", media_type)
 
 
 def private(body: BaseModel | list[Any], status_code: int = 200) -> JSONResponse:

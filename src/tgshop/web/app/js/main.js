@@ -166,6 +166,4 @@ class Shop {
   }
 }
 
-const shop = new Shop();
-window.tgshop = shop;
-shop.start();
+new Shop().start();

@@ -66,7 +66,8 @@ function draw(shop, review, isCurrent) {
     const value = input.value.trim();
     const spec = FIELDS[name];
     if (!value && input.required) return mark(name, t("app.problem.missing")), false;
-    if (value && spec.minlength && value.length < spec.minlength || value.length > spec.maxlength) {
+    const tooShort = Boolean(value && spec.minlength && value.length < spec.minlength);
+    if (tooShort || value.length > spec.maxlength) {
       return mark(name, t(`app.problem.${name}.length`, { min: spec.minlength || 0, max: spec.maxlength })), false;
     }
     if (name === "phone" && value && !/^\+?[\d\s().-]{5,}$/.test(value)) {
