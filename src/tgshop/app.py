@@ -14,6 +14,7 @@ from tgshop.db.engine import Database, create_engine
 from tgshop.i18n.translator import Translator
 from tgshop.services.cart import CartService
 from tgshop.services.catalog import CatalogService
+from tgshop.services.change_notices import ChangeNotices
 from tgshop.services.checkout import CheckoutService
 from tgshop.services.gateway_modes import GatewayModes, Providers, available_modes
 from tgshop.services.maintenance import MaintenanceService
@@ -31,6 +32,8 @@ from tgshop.services.wallet_adjustments import WalletAdjustments
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from tgshop.notice_relay import ListeningRelay
+
 
 @dataclass
 class Container:
@@ -39,6 +42,8 @@ class Container:
     clock: Clock
     telegram: TelegramClient | None
     redis: Redis | None
+    notices: ChangeNotices
+    notice_relay: ListeningRelay | None
     translator: Translator
     catalog: CatalogService
     thumbnails: Thumbnails
@@ -83,13 +88,36 @@ def build_container(
         from tgshop.jobs.telegram_client import AiogramTelegramClient
 
         telegram = AiogramTelegramClient(settings.telegram)
+    notices = ChangeNotices()
     redis = None
+    relay: ListeningRelay | None = None
     if settings.redis.url is not None:
         from redis.asyncio import Redis
 
+        from tgshop.notice_relay import RedisNoticeRelay
+
         redis = Redis.from_url(settings.redis.url.get_secret_value())
+        relay = RedisNoticeRelay(redis, settings.redis.key_prefix, notices)
+    elif not settings.database.is_sqlite:
+        # Replicas sharing a PostgreSQL database hear of each other's changes through it.
+        from tgshop.notice_relay import PostgresNoticeRelay
+
+        relay = PostgresNoticeRelay(
+            database,
+            settings.database.url.get_secret_value(),
+            notices,
+            connect_timeout=settings.database.connect_timeout,
+        )
+    notices.relay = relay
     orders = OrderService(database, the_clock, settings.shop)
-    carts = CartService(database, the_clock, settings.shop)
+    carts = CartService(
+        database,
+        the_clock,
+        settings.shop,
+        lines_seconds=settings.shop.cart_cache_seconds,
+        facts_seconds=settings.shop.catalog_cache_seconds,
+        notices=notices,
+    )
     providers = build_payment_providers(settings) if providers is None else providers
     modes = GatewayModes(
         database,
@@ -101,7 +129,10 @@ def build_container(
         database, the_clock, settings.shop, settings.payments, providers, modes
     )
     catalog = CatalogService(
-        database, clock=the_clock, cache_seconds=settings.shop.catalog_cache_seconds
+        database,
+        clock=the_clock,
+        cache_seconds=settings.shop.catalog_cache_seconds,
+        notices=notices,
     )
     return Container(
         settings=settings,
@@ -109,11 +140,16 @@ def build_container(
         clock=the_clock,
         telegram=telegram,
         redis=redis,
+        notices=notices,
+        notice_relay=relay,
         translator=Translator.load(),
         catalog=catalog,
         thumbnails=Thumbnails(catalog),
         users=UserService(
-            database, the_clock, remember_seconds=settings.telegram.customer_cache_seconds
+            database,
+            the_clock,
+            remember_seconds=settings.telegram.customer_cache_seconds,
+            notices=notices,
         ),
         carts=carts,
         checkout=CheckoutService(database, carts, orders),

@@ -158,7 +158,7 @@ class TelegramSettings(BaseSettings):
     manager_chat_id: int | None = None
     staff_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     customer_cache_seconds: float = Field(
-        default=10,
+        default=60,
         ge=0,
         le=3600,
         description="a returning person with unchanged details skips the database this long",
@@ -266,6 +266,15 @@ class ShopSettings(BaseSettings):
         ge=0,
         le=3600,
         description="catalog reads for browsing may be served from memory this long; 0 = off",
+    )
+    cart_cache_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description=(
+            "which items a customer's cart holds may be served from memory this long (a change "
+            "made through the shop is seen at once); 0 = off"
+        ),
     )
 
     @field_validator("currency")

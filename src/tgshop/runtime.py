@@ -260,10 +260,16 @@ async def _serve_container(
             log.info("polling for updates", lock=polling_lock.where)
             on_started = _no_webhook
         started = asyncio.create_task(_after_start(server, front, on_started, container))
+        # Other replicas' change notices (carts, customers) reach this process's memories.
+        relay = container.notice_relay
+        listening = asyncio.create_task(relay.listen()) if relay is not None else None
         try:
             await server.serve()
         finally:
             started.cancel()
+            if listening is not None:
+                listening.cancel()
+                await asyncio.gather(listening, return_exceptions=True)
             if polling_task is not None and front is not None:
                 with contextlib.suppress(RuntimeError):  # already stopped by the signal
                     await front.dispatcher.stop_polling()
@@ -432,14 +438,12 @@ def _demo_providers(world: Any, base: str) -> dict[str, Any]:
 
 
 async def import_catalog(settings: Settings, path: Path) -> Any:
-    from tgshop.services.catalog_io import import_catalog as run_import
-
+    """``tgshop catalog import``: with Redis configured, the running replicas hear of it and
+    show the new catalog at once."""
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)
-        return await run_import(
-            container.db, path, shop_currency=settings.shop.currency, clock=container.clock
-        )
+        return await container.catalog.import_catalog(path, shop_currency=settings.shop.currency)
     finally:
         await container.close()
 

@@ -135,6 +135,26 @@ async def test_initdata_that_is_missing_forged_expired_or_foreign_is_refused(
     assert (await api.get("/api/v1/me", headers=tma(clock, age=3500))).status_code == 200
 
 
+async def test_launch_data_checked_before_expires_exactly_when_it_would_have(
+    api: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Accepted launch data is remembered by its text (no second signature check), but its
+    time limit is applied on every request, with the same boundary as a first check."""
+    launch = tma(clock)
+    assert (await api.get("/api/v1/me", headers=launch)).status_code == 200
+    clock.advance(seconds=3600)
+    assert (await api.get("/api/v1/me", headers=launch)).status_code == 200
+    assert (await api.get("/api/v1/me", headers=tma(clock, age=3600))).status_code == 200
+    clock.advance(seconds=1)
+    for headers in (launch, tma(clock, age=3601)):  # remembered, and checked afresh
+        answer = await api.get("/api/v1/me", headers=headers)
+        assert (answer.status_code, answer.json()["reason"]) == (401, "expired")
+    # Only the exact text is remembered: a changed byte is checked, and refused.
+    forged = tma(clock)["Authorization"].replace("%22Ann%22", "%22Eve%22")
+    answer = await api.get("/api/v1/me", headers={"Authorization": forged})
+    assert (answer.status_code, answer.json()["reason"]) == (401, "bad_signature")
+
+
 async def test_me_is_the_telegram_user_with_their_balance(
     api: httpx.AsyncClient, clock: FrozenClock, db: Database
 ) -> None:

@@ -69,9 +69,10 @@ def bot_settings(
             "telegram_api_url": sandbox.url,
             "webhook_secret": SECRET,
         },
-        # Bot tests change the catalog behind the shop's back and expect the next press to
-        # see it: no catalog memory here (tests/integration/test_catalog_cache.py has it on).
-        shop={"name": "Tea & <Co>", "catalog_cache_seconds": 0},
+        # Bot tests change the catalog and carts behind the shop's back (their own services,
+        # unannounced) and expect the next press to see it: no catalog or cart memory here
+        # (tests/integration/test_catalog_cache.py and test_cart_memory.py have them on).
+        shop={"name": "Tea & <Co>", "catalog_cache_seconds": 0, "cart_cache_seconds": 0},
         **redis,
     )
 

@@ -107,3 +107,42 @@ def test_bad_bounds_are_refused() -> None:
         ReadCache(FrozenClock(), -1)
     with pytest.raises(ValueError, match="max_entries must be at least 1"):
         ReadCache(FrozenClock(), 5, max_entries=0)
+
+
+async def test_forget_drops_one_key_and_a_read_under_way_of_any_key_is_not_kept() -> None:
+    source = Source()
+    cache = ReadCache(FrozenClock(), 5)
+    await cache.get_or_load("a", source.reader("a"))
+    await cache.get_or_load("b", source.reader("b"))
+    source.value = "v2"
+    cache.forget("a")
+    assert await cache.get_or_load("a", source.reader("a")) == "v2a"
+    assert await cache.get_or_load("b", source.reader("b")) == "v1b"  # untouched
+
+    async def read_then_a_change_lands() -> str:
+        old = await source.reader("c")()
+        cache.forget("a")  # a change to another key landed meanwhile
+        return old
+
+    await cache.get_or_load("c", read_then_a_change_lands)
+    assert cache.peek("c") is None  # not kept: simpler than a generation per key
+
+
+def test_peek_and_put_for_reads_of_several_keys_at_once() -> None:
+    clock = FrozenClock()
+    cache = ReadCache(clock, 5)
+    assert cache.peek("k", "absent") == "absent"
+    started, generation = clock.now(), cache.generation
+    cache.put("k", "v1", started, generation)
+    clock.advance(seconds=4)
+    assert cache.peek("k") == "v1"
+    clock.advance(seconds=1)  # 5 s after the read began
+    assert cache.peek("k") is None and len(cache) == 0
+
+    generation = cache.generation
+    cache.clear()  # something changed while the read ran
+    cache.put("k", "stale", clock.now(), generation)
+    assert cache.peek("k") is None
+    off = ReadCache(clock, 0)
+    off.put("k", "v1", clock.now(), off.generation)
+    assert off.peek("k") is None

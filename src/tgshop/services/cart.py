@@ -5,16 +5,30 @@ Rules:
 - only an active variant of an active product can be added, and never more than its
   tracked stock (the cart tells how many are left); unlimited variants have no cap;
 - a cart holds at most ``max_cart_lines`` different variants;
-- prices and totals are always read from the database when the cart is viewed: the cart
-  stores no prices, so a price change shows at once;
+- the cart stores no prices: a cart view prices its lines with the variants' current
+  price, stock and availability;
+- the Mini App reads the cart on every screen, so a view may come from this process's
+  memory, in two parts:
+  - a customer's lines (which variants, how many) for up to ``lines_seconds``
+    (``TGSHOP_SHOP_CART_CACHE_SECONDS``). Every change to a cart (here, or an order placed
+    from it) is announced through :class:`~tgshop.services.change_notices.ChangeNotices`
+    once committed, so the customer's own changes show at once in every process;
+  - what a variant is (titles, price, stock, on sale or not) for up to ``facts_seconds``
+    (``TGSHOP_SHOP_CATALOG_CACHE_SECONDS``), like the catalog the customer browses; a
+    catalog import forgets it at once;
+- checkout never uses the memory (``fresh=True``), and placing an order re-reads and
+  re-checks everything anyway, so what the memory shows can at worst be refused with a
+  clear reason;
 - a line whose variant became unavailable stays visible, flagged, and is excluded from
   the total until the customer removes it or the stock returns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, cast
 
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -27,7 +41,9 @@ from tgshop.db.upsert import insert_for
 from tgshop.domain.catalog import StockMode
 from tgshop.domain.errors import InvalidRequest, NotFound, OutOfStock, Shortage
 from tgshop.domain.money import Money
+from tgshop.services.change_notices import CART_TOPIC, CATALOG_TOPIC, ChangeNotices
 from tgshop.services.ports import Clock
+from tgshop.services.read_cache import ReadCache
 
 
 class LineProblem(StrEnum):
@@ -53,7 +69,7 @@ class CartLine:
 @dataclass(frozen=True)
 class CartView:
     user_id: int
-    lines: list[CartLine]
+    lines: tuple[CartLine, ...]  # a view may be shared by callers: nothing changes it
     total: Money
     item_count: int
 
@@ -76,41 +92,147 @@ def _sellable(variant_active: bool, product_active: bool, price_currency: str, s
     return variant_active and product_active and price_currency == shop
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What pricing a cart line needs to know about its variant (the columns of _FACTS)."""
+
+    variant_id: int
+    product_id: int
+    product_title: str
+    variant_title: str
+    sku: str
+    kind: str
+    price_amount: int
+    currency: str
+    stock_mode: str
+    stock_quantity: int
+    is_active: bool
+    product_active: bool
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> _Facts:
+        return cls(*row[:12])
+
+
+_Lines = tuple[tuple[int, int], ...]  # (variant id, quantity), in the order they were added
+
 # The columns a cart line needs, not whole rows: a cart is read on every Mini App screen.
+_FACTS = (
+    Variant.id,
+    Variant.product_id,
+    Product.title,
+    Variant.title,
+    Variant.sku,
+    Product.kind,
+    Variant.price_amount,
+    Variant.currency,
+    Variant.stock_mode,
+    Variant.stock_quantity,
+    Variant.is_active,
+    Product.is_active,
+)
 _CART_LINES = (
-    select(
-        Variant.id,
-        Variant.product_id,
-        Product.title.label("product_title"),
-        Variant.title,
-        Variant.sku,
-        Product.kind,
-        CartItem.quantity,
-        Variant.price_amount,
-        Variant.currency,
-        Variant.stock_mode,
-        Variant.stock_quantity,
-        Variant.is_active,
-        Product.is_active.label("product_active"),
-    )
+    select(*_FACTS, CartItem.quantity)
     .join(Cart, Cart.id == CartItem.cart_id)
     .join(Variant, Variant.id == CartItem.variant_id)
     .join(Product, Product.id == Variant.product_id)
     .where(Cart.user_id == bindparam("user_id"))
     .order_by(CartItem.id)
 )
+_VARIANT_FACTS = (
+    select(*_FACTS)
+    .join(Product, Product.id == Variant.product_id)
+    .where(Variant.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 class CartService:
-    def __init__(self, db: Database, clock: Clock, shop: ShopSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        shop: ShopSettings,
+        *,
+        lines_seconds: float = 0,
+        facts_seconds: float = 0,
+        memory_entries: int = 10_000,
+        notices: ChangeNotices | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._shop = shop
+        self._lines = ReadCache(clock, lines_seconds, max_entries=memory_entries)
+        self._facts = ReadCache(clock, facts_seconds, max_entries=memory_entries)
+        self._views: dict[int, tuple[_Lines, tuple[_Facts, ...], CartView]] = {}
+        self._max_views = memory_entries
+        self._notices = notices or ChangeNotices()
+        self._notices.on(CART_TOPIC, self._forget_lines)
+        self._notices.on(CATALOG_TOPIC, lambda _: self._facts.clear())
 
-    async def view(self, user_id: int) -> CartView:
-        """The cart with prices and availability read now."""
+    def _forget_lines(self, user_id: int | None) -> None:
+        if user_id is None:
+            self._lines.clear()
+        else:
+            self._lines.forget(user_id)
+
+    async def changed(self, user_id: int) -> None:
+        """A change to this customer's cart was committed (here or by placing an order)."""
+        await self._notices.announce(CART_TOPIC, user_id)
+
+    async def view(self, user_id: int, *, fresh: bool = False) -> CartView:
+        """The cart with prices and availability, from memory unless ``fresh`` (see module)."""
+        if not fresh and self._lines.enabled:
+            lines = self._lines.peek(user_id)
+            if lines is not None:
+                facts = await self._facts_of(cast(_Lines, lines))
+                if facts is not None:
+                    return self._priced_once(user_id, cast(_Lines, lines), facts)
+        started, generation = self._clock.now(), (self._lines.generation, self._facts.generation)
         async with self._db.core_read() as connection:
-            return await self._view(connection, user_id)
+            lines, facts = await self._read_lines(connection, user_id)
+        self._lines.put(user_id, lines, started, generation[0])
+        for fact in facts.values():
+            self._facts.put(fact.variant_id, fact, started, generation[1])
+        return self._priced(user_id, lines, facts)
+
+    async def _facts_of(self, lines: _Lines) -> dict[int, _Facts] | None:
+        """The facts of these lines' variants, reading those not remembered (None when a
+        variant is gone: the caller reads the whole cart again)."""
+        facts: dict[int, _Facts] = {}
+        missing: list[int] = []
+        for variant_id, _ in lines:
+            fact = self._facts.peek(variant_id)
+            if fact is None:
+                missing.append(variant_id)
+            else:
+                facts[variant_id] = cast(_Facts, fact)
+        if not missing:
+            return facts
+        started, generation = self._clock.now(), self._facts.generation
+        async with self._db.core_read() as connection:
+            rows = (await connection.execute(_VARIANT_FACTS, {"ids": missing})).all()
+        for row in rows:
+            fact = _Facts.of(row)
+            self._facts.put(fact.variant_id, fact, started, generation)
+            facts[fact.variant_id] = fact
+        return facts if len(facts) == len(lines) else None
+
+    def _priced_once(self, user_id: int, lines: _Lines, facts: dict[int, _Facts]) -> CartView:
+        """The same view object as last time when priced from the very same remembered lines
+        and facts (so the API can reuse what it rendered from it), else a new one."""
+        used = tuple(facts[variant_id] for variant_id, _ in lines)
+        kept = self._views.get(user_id)
+        if (
+            kept is not None
+            and kept[0] is lines
+            and all(now is then for now, then in zip(used, kept[1], strict=True))
+        ):
+            return kept[2]
+        view = self._priced(user_id, lines, facts)
+        if len(self._views) >= self._max_views:
+            self._views.clear()
+        self._views[user_id] = (lines, used, view)
+        return view
 
     async def add(self, user_id: int, variant_id: int, quantity: int = 1) -> CartView:
         """Add ``quantity`` of a variant (on top of what the cart already has)."""
@@ -120,7 +242,9 @@ class CartService:
             item = await self._item(session, cart.id, variant_id)
             current = item.quantity if item else 0
             await self._store(session, cart, item, variant_id, current + quantity)
-            return await self._view(session, user_id)
+            view = await self._view(session, user_id)
+        await self.changed(user_id)
+        return view
 
     async def set_quantity(self, user_id: int, variant_id: int, quantity: int) -> CartView:
         """Set a line's quantity; 0 removes the line."""
@@ -131,7 +255,9 @@ class CartService:
             cart = await self._cart(session, user_id)
             item = await self._item(session, cart.id, variant_id)
             await self._store(session, cart, item, variant_id, quantity)
-            return await self._view(session, user_id)
+            view = await self._view(session, user_id)
+        await self.changed(user_id)
+        return view
 
     async def remove(self, user_id: int, variant_id: int) -> CartView:
         async with self._db.transaction() as session:
@@ -141,13 +267,17 @@ class CartService:
                     CartItem.cart_id == cart.id, CartItem.variant_id == variant_id
                 )
             )
-            return await self._view(session, user_id)
+            view = await self._view(session, user_id)
+        await self.changed(user_id)
+        return view
 
     async def clear(self, user_id: int) -> CartView:
         async with self._db.transaction() as session:
             cart = await self._cart(session, user_id)
             await session.execute(delete(CartItem).where(CartItem.cart_id == cart.id))
-            return await self._view(session, user_id)
+            view = await self._view(session, user_id)
+        await self.changed(user_id)
+        return view
 
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self._shop.max_line_quantity:
@@ -229,28 +359,40 @@ class CartService:
         await session.flush()
 
     async def _view(self, db: AsyncSession | AsyncConnection, user_id: int) -> CartView:
+        return self._priced(user_id, *await self._read_lines(db, user_id))
+
+    @staticmethod
+    async def _read_lines(
+        db: AsyncSession | AsyncConnection, user_id: int
+    ) -> tuple[_Lines, dict[int, _Facts]]:
         rows = (await db.execute(_CART_LINES, {"user_id": user_id})).all()
-        lines: list[CartLine] = []
-        total = Money.zero(self._shop.currency)
+        lines = tuple((row[0], row[-1]) for row in rows)
+        return lines, {row[0]: _Facts.of(row) for row in rows}
+
+    def _priced(self, user_id: int, lines: _Lines, facts: dict[int, _Facts]) -> CartView:
+        currency = self._shop.currency
+        priced: list[CartLine] = []
+        total = Money.zero(currency)
         count = 0
-        for row in rows:
-            available = _available(row.stock_mode, row.stock_quantity)
+        for variant_id, quantity in lines:
+            fact = facts[variant_id]
+            available = _available(fact.stock_mode, fact.stock_quantity)
             problem: LineProblem | None = None
-            if not _sellable(row.is_active, row.product_active, row.currency, self._shop.currency):
+            if not _sellable(fact.is_active, fact.product_active, fact.currency, currency):
                 problem = LineProblem.UNAVAILABLE
-            elif available is not None and row.quantity > available:
+            elif available is not None and quantity > available:
                 problem = LineProblem.INSUFFICIENT
-            unit = Money(row.price_amount, row.currency)
-            line_total = unit * row.quantity
-            lines.append(
+            unit = Money(fact.price_amount, fact.currency)
+            line_total = unit * quantity
+            priced.append(
                 CartLine(
-                    row.id,
-                    row.product_id,
-                    row.product_title,
-                    row.title,
-                    row.sku,
-                    row.kind,
-                    row.quantity,
+                    variant_id,
+                    fact.product_id,
+                    fact.product_title,
+                    fact.variant_title,
+                    fact.sku,
+                    fact.kind,
+                    quantity,
                     unit,
                     line_total,
                     available,
@@ -259,5 +401,5 @@ class CartService:
             )
             if problem is None:
                 total = total + line_total
-                count += row.quantity
-        return CartView(user_id=user_id, lines=lines, total=total, item_count=count)
+                count += quantity
+        return CartView(user_id=user_id, lines=tuple(priced), total=total, item_count=count)

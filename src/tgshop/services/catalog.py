@@ -41,6 +41,7 @@ from tgshop.db.models import Category, Media, Product, Variant
 from tgshop.domain.catalog import StockMode, escape_like, search_key
 from tgshop.domain.errors import InvalidRequest, NotFound
 from tgshop.domain.money import Money
+from tgshop.services.change_notices import CATALOG_TOPIC, ChangeNotices
 from tgshop.services.ports import Clock, SystemClock
 from tgshop.services.read_cache import ReadCache
 
@@ -292,10 +293,11 @@ class CatalogService:
       payment, which works on the order. So a stale screen can at worst offer something
       the next step refuses with a clear reason, or show a price the cart then shows as it
       is now;
-    - a change made through this service (:meth:`import_catalog`) forgets everything at
-      once; changes made elsewhere — the ``tgshop catalog import`` command (its own
-      process), another replica, stock moved by orders, a direct database edit — are seen
-      within ``cache_seconds``;
+    - a change made through this service (:meth:`import_catalog`, in this process or the
+      ``tgshop catalog import`` command) is announced through
+      :class:`~tgshop.services.change_notices.ChangeNotices`, so every process forgets
+      everything at once (other processes only when Redis relays the notice); stock moved
+      by orders and direct database edits are seen within ``cache_seconds``;
     - only results are remembered: a "no such product / category" answer is not, so what
       appears is seen as soon as the entries that hid it expire;
     - at most ``cache_entries`` results are kept, least recently used dropped first;
@@ -312,10 +314,13 @@ class CatalogService:
         clock: Clock | None = None,
         cache_seconds: float = 0,
         cache_entries: int = 1000,
+        notices: ChangeNotices | None = None,
     ) -> None:
         self._db = db
         self._clock = clock or SystemClock()
         self._cache = ReadCache(self._clock, cache_seconds, max_entries=cache_entries)
+        self._notices = notices or ChangeNotices()
+        self._notices.on(CATALOG_TOPIC, lambda _: self.forget_cached())
         self._statements = _statements()
         self._page_statements: dict[_Shape, tuple[Select[Any], Select[Any]]] = {}
 
@@ -434,8 +439,8 @@ class CatalogService:
         )
 
     async def import_catalog(self, path: Path, *, shop_currency: str) -> ImportReport:
-        """Import a catalog file (see :mod:`tgshop.services.catalog_io`), then forget every
-        remembered read, so this process shows the new catalog at once."""
+        """Import a catalog file (see :mod:`tgshop.services.catalog_io`), then tell every
+        process to forget what it remembers of the catalog, so the new one shows at once."""
         from tgshop.services.catalog_io import import_catalog
 
         try:
@@ -443,7 +448,7 @@ class CatalogService:
                 self._db, path, shop_currency=shop_currency, clock=self._clock
             )
         finally:
-            self.forget_cached()
+            await self._notices.announce(CATALOG_TOPIC, 0)
 
     async def media(self, media_id: int) -> tuple[str, bytes]:
         """The bytes and MIME type of one image."""

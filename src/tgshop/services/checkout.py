@@ -8,6 +8,8 @@ Rules:
   :mod:`tgshop.services.order_placement` for stock, numbering and the manager notification;
 - until the payments layer lands, the only way to pay is on delivery / manually: the order
   waits as ``awaiting_payment`` for staff to confirm it;
+- the cart is read from the database, never from the cart memory, and placing the order
+  announces the cart's change to every process;
 - the phone a customer gave is remembered on their profile and offered next time.
 """
 
@@ -50,7 +52,7 @@ class CheckoutService:
         """The cart as it stands, whether delivery details are needed, and the phone we
         remember. An empty cart raises EmptyCart; a cart with problems is returned as it is
         (``cart.can_checkout`` is false) for the front end to show."""
-        cart = await self._carts.view(user_id)
+        cart = await self._carts.view(user_id, fresh=True)
         if cart.is_empty:
             raise EmptyCart("the cart is empty")
         async with self._db.read() as session:
@@ -63,7 +65,7 @@ class CheckoutService:
         self, user_id: int, details: DeliveryDetails, *, expected_total: int
     ) -> OrderView:
         """Place the cart as an order for ``expected_total`` (see module rules)."""
-        cart = await self._carts.view(user_id)
+        cart = await self._carts.view(user_id, fresh=True)
         if needs_delivery(cart):
             for field, value in (
                 ("name", details.name),
@@ -77,6 +79,7 @@ class CheckoutService:
                 user_id, delivery=details.as_order_delivery(), expected_total=expected_total
             )
         )
+        await self._carts.changed(user_id)  # the ordered lines left the cart
         if details.phone:
             async with self._db.transaction() as session:
                 await session.execute(

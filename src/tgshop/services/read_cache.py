@@ -8,8 +8,10 @@ It trades freshness for speed where a use case's rules allow it (see
   clock instead of sleeping); a clock that jumps back makes every entry stale rather than
   keeping it longer.
 - At most ``max_entries`` results are kept; the least recently used goes first.
-- :meth:`ReadCache.clear` forgets everything, and a read that was already under way when it
-  was called is not remembered either (it may have seen the database before the change).
+- :meth:`ReadCache.clear` forgets everything and :meth:`ReadCache.forget` one key; a read
+  that was already under way when either was called is not remembered (it may have seen the
+  database before the change). That holds for reads of every key, not only the forgotten
+  one: simpler than a generation per key, and it costs at most one more read per key.
 - Only results are kept: an exception from a read reaches its caller and nothing is stored.
 - Concurrent misses of one key each read the database (no single-flight): with a TTL of
   seconds that is at most one read per key per request in flight, and it keeps a cancelled
@@ -65,13 +67,41 @@ class ReadCache:
             del self._entries[key]
         generation = self._generation
         value = await load()
-        if generation == self._generation:
-            self._entries[key] = (started, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+        self.put(key, value, started, generation)
         return value
+
+    def peek(self, key: Hashable, default: object = None) -> object:
+        """The remembered result for ``key`` while it is fresh, else ``default`` (for a
+        caller that loads several keys in one read, then :meth:`put` s each)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return default
+        read_at, value = entry
+        if read_at <= self._clock.now() < read_at + self._ttl:
+            self._entries.move_to_end(key)
+            return value
+        del self._entries[key]
+        return default
+
+    @property
+    def generation(self) -> int:
+        """Take it (and the time) before a read; hand both to :meth:`put` after it."""
+        return self._generation
+
+    def put(self, key: Hashable, value: object, started: datetime, generation: int) -> None:
+        """Remember ``value``, read from ``started`` on, unless something was forgotten since
+        ``generation`` was taken."""
+        if not self.enabled or generation != self._generation:
+            return
+        self._entries[key] = (started, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._generation += 1
+
+    def forget(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
         self._generation += 1

@@ -15,7 +15,9 @@ Rules:
 - a person seen again within ``remember_seconds`` with exactly the same Telegram details
   is served from this process's memory instead of the database (every update of a chat
   pays for onboarding); a change made through this service (language, blocking, the
-  blocked notice) forgets them at once, a change made by another process is seen within
+  blocked notice) is announced through
+  :class:`~tgshop.services.change_notices.ChangeNotices` once committed, so every process
+  forgets them at once; a change made any other way (a direct database edit) is seen within
   ``remember_seconds``.
 """
 
@@ -33,6 +35,7 @@ from tgshop.db.engine import Database
 from tgshop.db.models import AuditLog, User
 from tgshop.db.upsert import insert_for_dialect
 from tgshop.domain.errors import InvalidRequest, NotFound
+from tgshop.services.change_notices import USER_TOPIC, ChangeNotices
 from tgshop.services.ports import Clock
 
 SUPPORTED_LANGUAGES = ("en", "ru")
@@ -161,6 +164,9 @@ class _RecentlySeen:
         self.seconds = seconds
         self._size = size
         self._entries: OrderedDict[int, tuple[TelegramUserData, UserView, float]] = OrderedDict()
+        # Bumped by every forget: a read that started before one is not remembered (it may
+        # have seen the row before the change).
+        self.generation = 0
 
     def get(self, data: TelegramUserData) -> UserView | None:
         entry = self._entries.get(data.telegram_id)
@@ -173,23 +179,38 @@ class _RecentlySeen:
         self._entries.move_to_end(data.telegram_id)
         return view
 
-    def put(self, data: TelegramUserData, view: UserView) -> None:
+    def put(self, data: TelegramUserData, view: UserView, generation: int) -> None:
+        if generation != self.generation:
+            return
         self._entries[data.telegram_id] = (data, view, time.monotonic() + self.seconds)
         self._entries.move_to_end(data.telegram_id)
         while len(self._entries) > self._size:
             self._entries.popitem(last=False)
 
-    def forget(self, user_id: int) -> None:
+    def forget(self, user_id: int | None) -> None:
+        self.generation += 1
+        if user_id is None:
+            self._entries.clear()
+            return
         for telegram_id, (_, view, _) in list(self._entries.items()):
             if view.id == user_id:
                 del self._entries[telegram_id]
 
 
 class UserService:
-    def __init__(self, db: Database, clock: Clock, *, remember_seconds: float = 0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        remember_seconds: float = 0,
+        notices: ChangeNotices | None = None,
+    ) -> None:
         self._db = db
         self._clock = clock
         self._recent = _RecentlySeen(remember_seconds) if remember_seconds > 0 else None
+        self._notices = notices or ChangeNotices()
+        self._notices.on(USER_TOPIC, self._forget)
         self._upsert_statement = _upsert_statement(db.dialect)
         self._current_statement = select(*_VIEW_COLUMNS, User.language_chosen).where(
             User.telegram_id == bindparam("telegram_id")
@@ -199,18 +220,22 @@ class UserService:
         """Create or refresh the user behind a Telegram update (see module rules)."""
         if data.telegram_id <= 0:
             raise InvalidRequest("telegram_id must be a positive user id")
-        if self._recent is not None:
-            known = self._recent.get(data)
-            if known is not None:
-                return known
+        if self._recent is None:
+            return await self._upsert(data)
+        known = self._recent.get(data)
+        if known is not None:
+            return known
+        generation = self._recent.generation
         view = await self._upsert(data)
-        if self._recent is not None:
-            self._recent.put(data, view)
+        self._recent.put(data, view, generation)
         return view
 
-    def _forget(self, user_id: int) -> None:
+    def _forget(self, user_id: int | None) -> None:
         if self._recent is not None:
             self._recent.forget(user_id)
+
+    async def _changed(self, user_id: int) -> None:
+        await self._notices.announce(USER_TOPIC, user_id)
 
     async def _upsert(self, data: TelegramUserData) -> UserView:
         """Read the row; write only a new person or changed details (see module rules)."""
@@ -235,7 +260,6 @@ class UserService:
 
     async def set_language(self, user_id: int, language: str) -> UserView:
         """An explicit choice: kept from now on, whatever Telegram reports."""
-        self._forget(user_id)
         if language not in SUPPORTED_LANGUAGES:
             raise InvalidRequest(f"language must be one of {', '.join(SUPPORTED_LANGUAGES)}")
         async with self._db.transaction() as session:
@@ -246,7 +270,9 @@ class UserService:
             user.language_chosen = True
             user.updated_at = self._clock.now()
             await session.flush()
-            return _view(user)
+            view = _view(user)
+        await self._changed(user_id)
+        return view
 
     async def record_bot_blocked(self, telegram_id: int, blocked: bool) -> None:
         """A person blocked (or unblocked) the bot: remember when, so broadcasts and
@@ -308,7 +334,6 @@ class UserService:
         audit log row (``user.blocked`` / ``user.unblocked``) naming ``actor_user_id``."""
         if reason is not None and len(reason) > 512:
             raise InvalidRequest("reason must be at most 512 characters")
-        self._forget(user_id)
         now = self._clock.now()
         async with self._db.transaction() as session:
             user = await session.get(User, user_id)
@@ -329,13 +354,14 @@ class UserService:
                 )
             )
             await session.flush()
-            return _view(user)
+            view = _view(user)
+        await self._changed(user_id)
+        return view
 
     async def claim_blocked_notice(self, user_id: int) -> bool:
         """True exactly once per block: the caller should send the blocked notice now. A
         conditional update, so concurrent updates from the person cannot both send it (and
         a notice whose sending fails is not retried: at most once, never a flood)."""
-        self._forget(user_id)
         async with self._db.transaction() as session:
             result = cast(
                 CursorResult[Any],
@@ -349,7 +375,10 @@ class UserService:
                     .values(blocked_notice_at=self._clock.now())
                 ),
             )
-            return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        await self._changed(user_id)
+        return True
 
     async def get(self, user_id: int) -> UserView:
         async with self._db.read() as session:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from tgshop.api.problems import PROBLEM_TYPE_PREFIX, ProblemResponse, problem, request_id_of
-from tgshop.api.v1.auth import Forbidden, Unauthorized
+from tgshop.api.v1.auth import CheckedLaunches, Forbidden, Unauthorized
 from tgshop.api.v1.buying import build_buying_routes
 from tgshop.api.v1.rate_limits import (
     ApiRateLimits,
@@ -28,6 +28,7 @@ __all__ = ["install_api_v1"]
 def install_api_v1(app: FastAPI, container: Container) -> None:
     """The routes, their error answers and, when origins are configured, CORS."""
     app.state.api_limits = limits = ApiRateLimits(container)
+    app.state.checked_launches = CheckedLaunches()
     app.include_router(build_api_v1(container))
     app.include_router(build_buying_routes(container))
     app.add_exception_handler(Unauthorized, _unauthorized)  # type: ignore[arg-type]

@@ -16,13 +16,18 @@ Rules:
   ``not_configured``), with
   ``WWW-Authenticate: tma``; a blocked customer gets 403;
 - the caller becomes a customer exactly as in the bot (created or refreshed from the
-  Telegram user in initData).
+  Telegram user in initData);
+- the Mini App sends the same initData with every request while it is open: launch data
+  that passed the check is remembered by its exact text (:class:`CheckedLaunches`, the last
+  10,000), so a repeat costs a lookup instead of parsing and a signature check. Its time
+  limit is checked again on every request, so it expires exactly when it would have.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request, Security
@@ -36,6 +41,7 @@ from tgshop.services.users import TelegramUserData, UserView
 
 if TYPE_CHECKING:
     from tgshop.app import Container
+    from tgshop.config import Settings
 
 # How far ahead of our clock an auth_date may be (clocks drift a little).
 CLOCK_SKEW = timedelta(seconds=60)
@@ -60,11 +66,66 @@ class Caller:
     query_id: str | None
 
 
-async def authenticate(container: Container, authorization: str | None) -> Caller:
+@dataclass(frozen=True)
+class Launch:
+    """Launch data that passed the check: who, and when Telegram issued it."""
+
+    user: TelegramUserData
+    query_id: str | None
+    issued_at: datetime
+
+
+class CheckedLaunches:
+    """Launch data that passed the check, by its exact text (the least recently used goes
+    first). Safe to keep: the signature covers the whole text, and the settings it was
+    checked against do not change while the process runs."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, Launch] = OrderedDict()
+
+    def get(self, text: str) -> Launch | None:
+        launch = self._entries.get(text)
+        if launch is not None:
+            self._entries.move_to_end(text)
+        return launch
+
+    def put(self, text: str, launch: Launch) -> None:
+        self._entries[text] = launch
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+async def authenticate(
+    container: Container, authorization: str | None, checked: CheckedLaunches | None = None
+) -> Caller:
     """The customer behind an ``Authorization: tma <initData>`` header (see module)."""
     if not authorization:
         raise Unauthorized("missing", "send Authorization: tma <initData from Telegram.WebApp>")
-    settings = container.settings
+    now = container.clock.now()
+    launch = checked.get(authorization) if checked is not None else None
+    if launch is None:
+        launch = check_launch(container.settings, authorization, now)
+        if checked is not None:
+            checked.put(authorization, launch)
+    else:
+        _check_time(launch.issued_at, container.settings.api.init_data_max_age, now)
+    customer = await container.users.onboard(launch.user)
+    if customer.is_blocked:
+        raise Forbidden("this account is blocked in this shop")
+    return Caller(customer, launch.query_id)
+
+
+def _check_time(issued_at: datetime, max_age: int, now: datetime) -> None:
+    """The same time limits init-data-py applies, for launch data checked before."""
+    if issued_at > now + CLOCK_SKEW:
+        raise Unauthorized("from_the_future", "initData is dated in the future")
+    if max_age and now - issued_at > timedelta(seconds=max_age):
+        raise Unauthorized("expired", "initData is too old: open the Mini App again from the bot")
+
+
+def check_launch(settings: Settings, authorization: str, now: datetime) -> Launch:
+    """Parse and check launch data: the signature, its age and that it names a person."""
     token = settings.telegram.bot_token
     by_signature = settings.api.init_data_check == "signature"
     bot_id = settings.api.bot_id or (int(token.get_secret_value().split(":")[0]) if token else None)
@@ -75,7 +136,6 @@ async def authenticate(container: Container, authorization: str | None) -> Calle
         data = parse(strip_auth_header(authorization))
     except init_errors.InvalidInitDataError as exc:
         raise Unauthorized("malformed", f"initData cannot be read: {exc}") from None
-    now = container.clock.now()
     if data.issued_at > now + CLOCK_SKEW:
         raise Unauthorized("from_the_future", "initData is dated in the future")
     max_age = settings.api.init_data_max_age
@@ -107,18 +167,14 @@ async def authenticate(container: Container, authorization: str | None) -> Calle
     user = data.user
     if user is None or user.is_bot:
         raise Unauthorized("no_user", "initData names no Telegram user")
-    customer = await container.users.onboard(
-        TelegramUserData(
-            telegram_id=user.id,
-            first_name=user.first_name or str(user.id),
-            last_name=user.last_name,
-            username=user.username,
-            language_code=user.language_code,
-        )
+    person = TelegramUserData(
+        telegram_id=user.id,
+        first_name=user.first_name or str(user.id),
+        last_name=user.last_name,
+        username=user.username,
+        language_code=user.language_code,
     )
-    if customer.is_blocked:
-        raise Forbidden("this account is blocked in this shop")
-    return Caller(customer, data.query_id)
+    return Launch(person, data.query_id, data.issued_at)
 
 
 # The Authorization header as an OpenAPI security scheme (an "Authorize" box in /docs); read
@@ -137,7 +193,9 @@ TMA = APIKeyHeader(
 async def current_caller(
     request: Request, authorization: Annotated[str | None, Security(TMA)]
 ) -> Caller:
-    caller = await authenticate(get_container(request), authorization)
+    caller = await authenticate(
+        get_container(request), authorization, request.app.state.checked_launches
+    )
     await limits_of(request).hit("user", str(caller.customer.id))
     return caller
 

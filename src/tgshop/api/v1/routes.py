@@ -67,6 +67,10 @@ def _page_of(cursor: str | None) -> int:
     return int(text[1:])
 
 
+def _json_of(model: BaseModel) -> bytes:
+    return model.model_dump_json().encode()
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -94,7 +98,7 @@ class Renderings:
 
 def cached_model(request: Request, model: BaseModel, max_age: float) -> Response:
     """A public catalog answer with a weak ETag; 304 when the client has it already."""
-    body = model.model_dump_json().encode()
+    body = _json_of(model)
     return public_answer(request, body, weak_etag(body), max_age)
 
 
@@ -158,6 +162,7 @@ def build_api_v1(container: Container) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     max_age = container.settings.shop.catalog_cache_seconds
     rendered = Renderings()
+    carts_rendered = Renderings(max_entries=10_000)
     not_modified: Responses = {304: {"description": "the client's copy (If-None-Match) is current"}}
 
     # ------------------------------------------------------------------ the catalog
@@ -174,9 +179,7 @@ def build_api_v1(container: Container) -> APIRouter:
         body, etag = rendered.get(
             "tree",
             tree,
-            lambda: (
-                CategoryTree(items=[CategoryOut.of(n) for n in tree]).model_dump_json().encode()
-            ),
+            lambda: _json_of(CategoryTree(items=[CategoryOut.of(n) for n in tree])),
         )
         return public_answer(request, body, etag, max_age)
 
@@ -226,7 +229,7 @@ def build_api_v1(container: Container) -> APIRouter:
         body, etag = rendered.get(
             ("product", product_id),
             detail,
-            lambda: ProductOut.of(detail).model_dump_json().encode(),
+            lambda: _json_of(ProductOut.of(detail)),
         )
         return public_answer(request, body, etag, max_age)
 
@@ -280,8 +283,11 @@ def build_api_v1(container: Container) -> APIRouter:
         responses=unauthorized,
         summary="My cart (the same cart as in the bot)",
     )
-    async def cart(caller: CurrentCaller) -> JSONResponse:
-        return private(CartOut.of(await container.carts.view(caller.customer.id)))
+    async def cart(caller: CurrentCaller) -> Response:
+        view = await container.carts.view(caller.customer.id)
+        # A cart served from the cart memory is the same object until it changes.
+        body, _ = carts_rendered.get(view.user_id, view, lambda: _json_of(CartOut.of(view)))
+        return Response(body, media_type="application/json", headers=PRIVATE)
 
     @router.put(
         "/cart/items/{variant_id}",
