@@ -102,12 +102,7 @@ def build_container(
         # Replicas sharing a PostgreSQL database hear of each other's changes through it.
         from tgshop.notice_relay import PostgresNoticeRelay
 
-        relay = PostgresNoticeRelay(
-            database,
-            settings.database.url.get_secret_value(),
-            notices,
-            connect_timeout=settings.database.connect_timeout,
-        )
+        relay = PostgresNoticeRelay(database, settings.database, notices)
     notices.relay = relay
     orders = OrderService(database, the_clock, settings.shop)
     carts = CartService(

@@ -5,9 +5,13 @@ needs no relay.
 
 A notice is the text ``"<process> <topic> <key>"``, so a process skips its own (it ran its
 handlers already). Whenever a relay (re)subscribes, notices may have been missed while it
-was away, so every memory is told to forget everything; that includes redis-py subscribing
-again by itself after a dropped connection, which Redis confirms with a ``subscribe``
-message like the first time.
+was away, so every memory is told to forget everything and "listening for change notices"
+is logged again; that includes redis-py subscribing again by itself after a dropped
+connection, which Redis confirms with a ``subscribe`` message like the first time.
+
+A quiet channel is tested every 30 s (a PING through Redis, a ``SELECT 1`` on the LISTEN
+connection): a link that died without a word (an idle timeout on a NAT or a load balancer)
+would otherwise deliver nothing, forever, without an error.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
+
+from tgshop.db.engine import unpooled_postgres_engine
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from tgshop.config import DatabaseSettings
     from tgshop.db.engine import Database
     from tgshop.services.change_notices import ChangeNotices
 
@@ -31,7 +37,7 @@ log = structlog.get_logger(__name__)
 
 MAX_RETRY_SECONDS = 30.0
 PG_CHANNEL = "tgshop_changes"
-PG_CHECK_SECONDS = 30.0  # how often a quiet LISTEN connection is tested
+QUIET_CHECK_SECONDS = 30.0  # how often a quiet channel is tested
 
 
 class ListeningRelay:
@@ -39,11 +45,18 @@ class ListeningRelay:
 
     name = ""
 
-    def __init__(self, notices: ChangeNotices, channel: str, retry_seconds: float) -> None:
+    def __init__(
+        self,
+        notices: ChangeNotices,
+        channel: str,
+        retry_seconds: float,
+        quiet_check_seconds: float = QUIET_CHECK_SECONDS,
+    ) -> None:
         self._notices = notices
         self.channel = channel
         self._origin = secrets.token_hex(8)
         self._retry_seconds = retry_seconds
+        self._quiet_check_seconds = quiet_check_seconds
         self.subscribed = asyncio.Event()
 
     def _text(self, topic: str, key: int) -> str:
@@ -73,18 +86,17 @@ class ListeningRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.subscribed.is_set():  # it worked for a while: start the backoff over
+                    delay = self._retry_seconds
                 self.subscribed.clear()
                 log.warning(
-                    "lost the change notices channel; memories expire on their own until "
-                    "it is back",
+                    "no change notices channel; memories expire on their own until it is back",
                     relay=self.name,
                     retry_in=delay,
                     reason=f"{type(exc).__name__}: {exc}",
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_SECONDS)
-            else:
-                delay = self._retry_seconds
 
     async def publish(self, topic: str, key: int) -> None:
         raise NotImplementedError
@@ -109,7 +121,16 @@ class RedisNoticeRelay(ListeningRelay):
     async def _listen_once(self) -> None:
         async with self._redis.pubsub() as pubsub:
             await pubsub.subscribe(self.channel)
-            async for message in pubsub.listen():
+            pinged = False
+            while True:
+                message = await pubsub.get_message(timeout=self._quiet_check_seconds)
+                if message is None:  # quiet: is anyone there?
+                    if pinged:
+                        raise ConnectionError("Redis did not answer a PING on the channel")
+                    await pubsub.ping()
+                    pinged = True
+                    continue
+                pinged = False
                 kind = message.get("type")
                 if kind == "subscribe":
                     self._subscribed()
@@ -117,28 +138,25 @@ class RedisNoticeRelay(ListeningRelay):
                     data = message.get("data")
                     text = data.decode(errors="replace") if isinstance(data, bytes) else str(data)
                     self._received(text)
-        raise ConnectionError("the subscription ended")
 
 
 class PostgresNoticeRelay(ListeningRelay):
     """NOTIFY goes through the shop's pool; LISTEN holds one connection of its own, outside
-    the pool, tested every 30 s when quiet (a silently dead link shows no error)."""
+    the pool (opened with the pool's URL and settings), tested when quiet."""
 
     name = "postgresql"
 
     def __init__(
         self,
         db: Database,
-        url: str,
+        settings: DatabaseSettings,
         notices: ChangeNotices,
         *,
-        connect_timeout: float = 10.0,
         retry_seconds: float = 1.0,
     ) -> None:
         super().__init__(notices, PG_CHANNEL, retry_seconds)
         self._db = db
-        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
-        self._connect_timeout = connect_timeout
+        self._settings = settings
         self.listener_pid: int | None = None
 
     async def publish(self, topic: str, key: int) -> None:
@@ -146,25 +164,30 @@ class PostgresNoticeRelay(ListeningRelay):
             await connection.execute(select(func.pg_notify(self.channel, self._text(topic, key))))
 
     async def _listen_once(self) -> None:
-        import asyncpg  # type: ignore[import-untyped]
-
-        connection = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
+        engine = unpooled_postgres_engine(self._settings)
         try:
-            lost = asyncio.Event()
-            connection.add_termination_listener(lambda _: lost.set())
-            await connection.add_listener(self.channel, self._on_notify)
-            self.listener_pid = connection.get_server_pid()
-            self._subscribed()
-            while not lost.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), PG_CHECK_SECONDS)
-                    break
-                await connection.fetchval("SELECT 1", timeout=self._connect_timeout)
-            raise ConnectionError("the LISTEN connection was closed")
+            async with engine.connect() as pooled:
+                try:
+                    await self._listen_on((await pooled.get_raw_connection()).driver_connection)
+                finally:
+                    await pooled.invalidate()  # never reused: it has a LISTEN on it
         finally:
             self.listener_pid = None
-            if not connection.is_closed():
-                connection.terminate()
+            await engine.dispose()
+
+    async def _listen_on(self, connection: Any) -> None:
+        """Deliver notices until the asyncpg ``connection`` closes or stops answering."""
+        lost = asyncio.Event()
+        connection.add_termination_listener(lambda _: lost.set())
+        await connection.add_listener(self.channel, self._on_notify)
+        self.listener_pid = connection.get_server_pid()
+        self._subscribed()
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), self._quiet_check_seconds)
+                break
+            await connection.fetchval("SELECT 1", timeout=self._settings.connect_timeout)
+        raise ConnectionError("the LISTEN connection was closed")
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self._received(payload)

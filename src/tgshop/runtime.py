@@ -438,8 +438,9 @@ def _demo_providers(world: Any, base: str) -> dict[str, Any]:
 
 
 async def import_catalog(settings: Settings, path: Path) -> Any:
-    """``tgshop catalog import``: with Redis configured, the running replicas hear of it and
-    show the new catalog at once."""
+    """``tgshop catalog import``: through Redis or PostgreSQL, the running processes hear of
+    it and show the new catalog at once (on SQLite without Redis, within their memory's
+    time)."""
     container = build_container(settings)
     try:
         await migrate.upgrade(container.db)

@@ -6,16 +6,20 @@ at once, and a relay that lost its connection must forget everything when it is 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text, update
+from structlog.testing import capture_logs
 
 from tests.integration.test_bot_flow import need_redis, redis_or_not
 from tests.support.factories import make_product
 from tests.support.fakes import FrozenClock
+from tgshop import runtime
 from tgshop.app import Container, build_container
 from tgshop.config import Settings
 from tgshop.db.engine import Database
@@ -94,17 +98,31 @@ async def a_change_on_one_replica_shows_on_the_other(first: Container, second: C
 
     await eventually(second_sees_blocked, "the second replica sees the block")
 
-    page = await second.catalog.product_detail(tea.id)
-    assert page.variants[0].price.amount == 990  # remembered there
-    async with first.db.transaction() as session:
-        await session.execute(text("UPDATE variants SET price_amount = 1100"))
-    await first.notices.announce("catalog", 0)  # what an import ends with
 
-    async def second_sees_the_price() -> bool:
-        card = await second.catalog.product_detail(tea.id)
+async def an_import_from_the_command_line_shows_on_a_replica(
+    settings: Settings, replica: Container, folder: Path
+) -> None:
+    """``tgshop catalog import`` is a process of its own: the replica hears of it."""
+    catalog = folder / "catalog.json"
+
+    def sencha_at(price: str) -> dict[str, Any]:
+        variant = {"sku": "SEN-100", "title": "100 g", "price": price, "stock": 25}
+        product = {"key": "sencha", "kind": "physical", "title": "Sencha", "variants": [variant]}
+        return {"categories": [], "products": [product]}
+
+    catalog.write_text(json.dumps(sencha_at("9.90")), encoding="utf-8")
+    await runtime.import_catalog(settings, catalog)
+    page = await replica.catalog.product_detail(key="sencha")
+    assert page.variants[0].price.amount == 990  # remembered there
+
+    catalog.write_text(json.dumps(sencha_at("11.00")), encoding="utf-8")
+    await runtime.import_catalog(settings, catalog)
+
+    async def replica_sees_the_price() -> bool:
+        card = await replica.catalog.product_detail(key="sencha")
         return card.variants[0].price.amount == 1100
 
-    await eventually(second_sees_the_price, "the second replica forgets the catalog")
+    await eventually(replica_sees_the_price, "the replica forgets the catalog")
 
 
 async def reconnecting_forgets_everything(
@@ -124,13 +142,14 @@ async def reconnecting_forgets_everything(
 
 
 async def test_replicas_hear_of_each_others_changes_through_redis(
-    make_settings: Callable[..., Settings], db: Database, db_url: str
+    make_settings: Callable[..., Settings], db: Database, db_url: str, tmp_path: Path
 ) -> None:
     await need_redis(True)
     settings = memories_on(make_settings, db_url, **redis_or_not(True))
     async with replicas(settings, db) as (first, second):
         assert isinstance(first.notice_relay, RedisNoticeRelay)
         await a_change_on_one_replica_shows_on_the_other(first, second)
+        await an_import_from_the_command_line_shows_on_a_replica(settings, second, tmp_path)
         ann = await first.users.onboard(ANN)
 
         async def drop() -> None:
@@ -142,12 +161,13 @@ async def test_replicas_hear_of_each_others_changes_through_redis(
 
 @pytest.mark.postgres
 async def test_replicas_hear_of_each_others_changes_through_postgresql(
-    make_settings: Callable[..., Settings], db: Database, db_url: str
+    make_settings: Callable[..., Settings], db: Database, db_url: str, tmp_path: Path
 ) -> None:
     settings = memories_on(make_settings, db_url)
     async with replicas(settings, db) as (first, second):
         assert isinstance(first.notice_relay, PostgresNoticeRelay)
         await a_change_on_one_replica_shows_on_the_other(first, second)
+        await an_import_from_the_command_line_shows_on_a_replica(settings, second, tmp_path)
         ann = await first.users.onboard(ANN)
         relay = second.notice_relay
         assert isinstance(relay, PostgresNoticeRelay)
@@ -181,9 +201,14 @@ async def test_a_notice_that_cannot_be_sent_is_logged_and_the_change_stands(
     try:
         ann = await container.users.onboard(ANN)
         tea = await make_product(db, variants=[("100 g", 990, 10)])
-        view = await container.carts.add(ann.id, tea.variants[0].id, 2)
+        assert (await container.carts.view(ann.id)).is_empty  # remembered
+        with capture_logs() as logs:
+            view = await container.carts.add(ann.id, tea.variants[0].id, 2)
         assert view.item_count == 2
-        assert (await container.carts.view(ann.id, fresh=True)).item_count == 2
+        assert (await container.carts.view(ann.id)).item_count == 2  # forgotten here anyway
+        [warning] = [entry for entry in logs if entry["log_level"] == "warning"]
+        assert "could not tell the other processes" in warning["event"]
+        assert (warning["topic"], warning["key"]) == ("cart", ann.id)
     finally:
         assert container.redis is not None
         await container.redis.aclose()

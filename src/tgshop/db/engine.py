@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from tgshop.config import DatabaseSettings
 
@@ -105,21 +105,36 @@ def _sqlite_engine(settings: DatabaseSettings, url: str) -> AsyncEngine:
     return engine
 
 
-def _postgres_engine(settings: DatabaseSettings, url: str) -> AsyncEngine:
+def _postgres_connect_args(settings: DatabaseSettings) -> dict[str, Any]:
     server_settings = {"application_name": "tgshop"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    return {"timeout": settings.connect_timeout, "server_settings": server_settings}
+
+
+def _postgres_engine(settings: DatabaseSettings, url: str) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=settings.echo,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
-        connect_args={"timeout": settings.connect_timeout, "server_settings": server_settings},
+        connect_args=_postgres_connect_args(settings),
     )
     if settings.pool_pre_ping:
         _ping_when_idle(engine, settings.pool_ping_after_idle)
     return engine
+
+
+def unpooled_postgres_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An engine whose connections are opened on demand and closed when given back, with
+    the same URL and connection settings as the pool's (for a connection held for long,
+    such as a LISTEN, which must not take a pool slot nor go back to the pool)."""
+    return create_async_engine(
+        settings.url.get_secret_value(),
+        poolclass=NullPool,
+        connect_args=_postgres_connect_args(settings),
+    )
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

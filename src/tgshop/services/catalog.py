@@ -296,8 +296,9 @@ class CatalogService:
     - a change made through this service (:meth:`import_catalog`, in this process or the
       ``tgshop catalog import`` command) is announced through
       :class:`~tgshop.services.change_notices.ChangeNotices`, so every process forgets
-      everything at once (other processes only when Redis relays the notice); stock moved
-      by orders and direct database edits are seen within ``cache_seconds``;
+      everything at once (other processes when a relay carries the notice: Redis, or
+      PostgreSQL); stock moved by orders and direct database edits are seen within
+      ``cache_seconds``;
     - only results are remembered: a "no such product / category" answer is not, so what
       appears is seen as soon as the entries that hid it expire;
     - at most ``cache_entries`` results are kept, least recently used dropped first;

@@ -11,19 +11,23 @@ Rules:
   everything when the key is ``None``;
 - the service that changed something calls :meth:`ChangeNotices.announce` *after* the
   transaction has committed: this process's handlers run at once, then the notice goes to
-  every other process through the relay (Redis pub/sub when ``TGSHOP_REDIS_URL`` is set;
-  without Redis there is one process and nothing to relay);
+  every other process through the relay (Redis pub/sub when ``TGSHOP_REDIS_URL`` is set,
+  else PostgreSQL's LISTEN/NOTIFY; a SQLite shop without Redis has no relay, so another
+  process, such as ``tgshop catalog import``, is heard of only when the memories expire);
+- sending waits at most ``PUBLISH_SECONDS`` and is not abandoned when the caller is
+  cancelled (the change is committed: the others must hear of it);
 - a notice another process relayed runs this process's handlers (:meth:`deliver`);
 - while the relay is not connected notices may be missed, so when it (re)connects every
   handler forgets everything (:meth:`forget_everything`); a notice that cannot be published
-  is logged, not raised, because the change is already committed. Either way each memory's
-  own time limit bounds how long another process may show the old state;
+  in time is logged, not raised, because the change is already committed. Either way each
+  memory's own time limit bounds how long another process may show the old state;
 - handlers only forget, so running one twice, or for a change that did not happen, costs a
   database read and nothing else.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
@@ -33,6 +37,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 Forget = Callable[[int | None], None]
+PUBLISH_SECONDS = 1.0
 
 # The topics, and whose id a notice carries.
 USER_TOPIC = "user"  # a customer's details (language, blocked): the user id
@@ -61,7 +66,10 @@ class ChangeNotices:
         if self.relay is None:
             return
         try:
-            await self.relay.publish(topic, key)
+            sending = asyncio.wait_for(self.relay.publish(topic, key), PUBLISH_SECONDS)
+            await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             log.warning(
                 "could not tell the other processes about a change; they may show the old "
