@@ -3,13 +3,13 @@ runs inside Telegram (or elsewhere, with CORS), on the same use cases as the bot
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from tgshop.api.problems import PROBLEM_TYPE_PREFIX, ProblemResponse, problem, request_id_of
-from tgshop.api.v1.auth import CheckedLaunches, Forbidden, Unauthorized
+from tgshop.api.v1.auth import TMA_SCHEME, CheckedLaunches, Forbidden, Unauthorized
 from tgshop.api.v1.buying import build_buying_routes
 from tgshop.api.v1.rate_limits import (
     ApiRateLimits,
@@ -29,6 +29,7 @@ def install_api_v1(app: FastAPI, container: Container) -> None:
     """The routes, their error answers and, when origins are configured, CORS."""
     app.state.api_limits = limits = ApiRateLimits(container)
     app.state.checked_launches = CheckedLaunches()
+    _document_sign_in(app)
     app.include_router(build_api_v1(container))
     app.include_router(build_buying_routes(container))
     app.add_exception_handler(Unauthorized, _unauthorized)  # type: ignore[arg-type]
@@ -45,6 +46,21 @@ def install_api_v1(app: FastAPI, container: Container) -> None:
             expose_headers=["ETag", "Retry-After"],
             max_age=600,
         )
+
+
+def _document_sign_in(app: FastAPI) -> None:
+    """Put the ``tma`` scheme that signed-in routes name (``SIGNED_IN``) into the schema."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["tma"] = (
+                TMA_SCHEME
+            )
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _unauthorized(request: Request, exc: Unauthorized) -> ProblemResponse:

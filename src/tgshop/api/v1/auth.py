@@ -28,10 +28,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Any
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Request
 from init_data_py import errors as init_errors
 from init_data_py import parse, strip_auth_header, validate_by_hash, validate_by_signature
 
@@ -177,27 +176,27 @@ def check_launch(settings: Settings, authorization: str, now: datetime) -> Launc
     return Launch(person, data.query_id, data.issued_at)
 
 
-# The Authorization header as an OpenAPI security scheme (an "Authorize" box in /docs); read
-# straight from the request, without a header parameter to validate on every call.
-TMA = APIKeyHeader(
-    name="Authorization",
-    scheme_name="tma",
-    description=(
+# How the API documents sign-in (an "Authorize" box in /docs). Routes do not declare it as a
+# FastAPI dependency: they call signed_in() themselves, because resolving a dependency per
+# request cost about a tenth of a cart read (docs/benchmarks.md).
+TMA_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "Authorization",
+    "description": (
         "`tma <initData>`: Telegram.WebApp.initData as the Mini App got it, e.g. "
         "`tma query_id=AAH...&user=%7B%22id%22%3A42...&auth_date=1700000000&hash=...`"
     ),
-    auto_error=False,
-)
+}
+SIGNED_IN: dict[str, Any] = {"security": [{"tma": []}]}  # a route's ``openapi_extra``
 
 
-async def current_caller(
-    request: Request, authorization: Annotated[str | None, Security(TMA)]
-) -> Caller:
+async def signed_in(request: Request) -> Caller:
+    """The caller of a route that needs one (see module), counted against their rate limit."""
     caller = await authenticate(
-        get_container(request), authorization, request.app.state.checked_launches
+        get_container(request),
+        request.headers.get("authorization"),
+        request.app.state.checked_launches,
     )
     await limits_of(request).hit("user", str(caller.customer.id))
     return caller
-
-
-CurrentCaller = Annotated[Caller, Depends(current_caller)]

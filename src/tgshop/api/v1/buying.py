@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from tgshop.api.v1.auth import CurrentCaller
+from tgshop.api.v1.auth import SIGNED_IN, signed_in
 from tgshop.api.v1.routes import Id, Responses, cached_model, private
 from tgshop.api.v1.schemas import (
     CartOut,
@@ -104,10 +104,12 @@ def build_buying_routes(container: Container) -> APIRouter:
         "/checkout",
         tags=["checkout"],
         response_model=CheckoutOut,
+        openapi_extra=SIGNED_IN,
         responses=refused,
         summary="What checkout needs: the cart, whether to ask for delivery, ways to pay",
     )
-    async def review(caller: CurrentCaller) -> JSONResponse:
+    async def review(request: Request) -> JSONResponse:
+        caller = await signed_in(request)
         found = await container.checkout.review(caller.customer.id)
         body = CheckoutOut(
             cart=CartOut.of(found.cart),
@@ -122,10 +124,12 @@ def build_buying_routes(container: Container) -> APIRouter:
         tags=["checkout"],
         status_code=201,
         response_model=PlacedOut,
+        openapi_extra=SIGNED_IN,
         responses={**refused, 400: {"description": "a delivery answer breaks its rule"}},
         summary="Place the cart as an order",
     )
-    async def place(caller: CurrentCaller, body: CheckoutIn) -> JSONResponse:
+    async def place(request: Request, body: CheckoutIn) -> JSONResponse:
+        caller = await signed_in(request)
         details = _delivery(body, container.settings.shop.phone_region)
         order = await container.checkout.place(
             caller.customer.id, details, expected_total=body.expected_total
@@ -137,6 +141,7 @@ def build_buying_routes(container: Container) -> APIRouter:
         "/orders/{order_id}/payment",
         tags=["orders"],
         response_model=PaymentOut,
+        openapi_extra=SIGNED_IN,
         responses={
             **refused,
             404: {"description": "no such order of yours"},
@@ -144,7 +149,8 @@ def build_buying_routes(container: Container) -> APIRouter:
         },
         summary="Pay one of my orders",
     )
-    async def pay(caller: CurrentCaller, order_id: Id, body: PaymentIn) -> JSONResponse:
+    async def pay(request: Request, order_id: Id, body: PaymentIn) -> JSONResponse:
+        caller = await signed_in(request)
         customer = caller.customer
         gateway = _GATEWAYS[body.method]
         t = container.translator.get(customer.language)
@@ -201,10 +207,12 @@ def build_buying_routes(container: Container) -> APIRouter:
         tags=["orders"],
         status_code=201,
         response_model=list[RefundOut],
+        openapi_extra=SIGNED_IN,
         responses=refused,
         summary="Ask for a refund of one or several of my orders",
     )
-    async def ask_refund(caller: CurrentCaller, body: RefundIn) -> JSONResponse:
+    async def ask_refund(request: Request, body: RefundIn) -> JSONResponse:
+        caller = await signed_in(request)
         numbers = parse_order_numbers(" ".join(body.order_numbers))
         asked = await container.refund_requests.request(caller.customer.id, numbers, body.reason)
         return private([RefundOut.model_validate(c).model_dump(mode="json") for c in asked], 201)

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from tgshop.api.caching import cacheable, weak_etag
-from tgshop.api.v1.auth import CurrentCaller
+from tgshop.api.v1.auth import SIGNED_IN, signed_in
 from tgshop.api.v1.schemas import (
     CartOut,
     CartQuantityIn,
@@ -269,10 +269,12 @@ def build_api_v1(container: Container) -> APIRouter:
         "/me",
         tags=["me"],
         response_model=MeOut,
+        openapi_extra=SIGNED_IN,
         responses=unauthorized,
         summary="Me: my profile, language and balance",
     )
-    async def me(caller: CurrentCaller) -> JSONResponse:
+    async def me(request: Request) -> JSONResponse:
+        caller = await signed_in(request)
         balance: Money = await container.payments.balance(caller.customer.id)
         return private(MeOut.of(caller.customer, balance))
 
@@ -280,10 +282,12 @@ def build_api_v1(container: Container) -> APIRouter:
         "/cart",
         tags=["cart"],
         response_model=CartOut,
+        openapi_extra=SIGNED_IN,
         responses=unauthorized,
         summary="My cart (the same cart as in the bot)",
     )
-    async def cart(caller: CurrentCaller) -> Response:
+    async def cart(request: Request) -> Response:
+        caller = await signed_in(request)
         view = await container.carts.view(caller.customer.id)
         # A cart served from the cart memory is the same object until it changes.
         body, _ = carts_rendered.get(view.user_id, view, lambda: _json_of(CartOut.of(view)))
@@ -293,12 +297,12 @@ def build_api_v1(container: Container) -> APIRouter:
         "/cart/items/{variant_id}",
         tags=["cart"],
         response_model=CartOut,
+        openapi_extra=SIGNED_IN,
         responses={**unauthorized, 404: {"description": "no such variant on sale"}},
         summary="Set how many of a variant the cart holds (0 takes it out)",
     )
-    async def set_quantity(
-        caller: CurrentCaller, variant_id: Id, body: CartQuantityIn
-    ) -> JSONResponse:
+    async def set_quantity(request: Request, variant_id: Id, body: CartQuantityIn) -> JSONResponse:
+        caller = await signed_in(request)
         view = await container.carts.set_quantity(caller.customer.id, variant_id, body.quantity)
         return private(CartOut.of(view))
 
@@ -306,24 +310,28 @@ def build_api_v1(container: Container) -> APIRouter:
         "/cart/items/{variant_id}",
         tags=["cart"],
         response_model=CartOut,
+        openapi_extra=SIGNED_IN,
         responses=unauthorized,
         summary="Take a variant out of the cart",
     )
-    async def remove(caller: CurrentCaller, variant_id: Id) -> JSONResponse:
+    async def remove(request: Request, variant_id: Id) -> JSONResponse:
+        caller = await signed_in(request)
         return private(CartOut.of(await container.carts.remove(caller.customer.id, variant_id)))
 
     @router.get(
         "/orders",
         tags=["orders"],
         response_model=OrderList,
+        openapi_extra=SIGNED_IN,
         responses=unauthorized,
         summary="My orders, newest first",
     )
     async def orders(
-        caller: CurrentCaller,
+        request: Request,
         limit: Annotated[int, Query(ge=1, le=50)] = 20,
         offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> JSONResponse:
+        caller = await signed_in(request)
         found = await container.orders.list_for_user(
             caller.customer.id, limit=limit + 1, offset=offset
         )
@@ -337,10 +345,12 @@ def build_api_v1(container: Container) -> APIRouter:
         "/orders/{order_id}",
         tags=["orders"],
         response_model=OrderOut,
+        openapi_extra=SIGNED_IN,
         responses={**unauthorized, 404: {"description": "no such order of yours"}},
         summary="One of my orders with its history",
     )
-    async def order(caller: CurrentCaller, order_id: Id) -> JSONResponse:
+    async def order(request: Request, order_id: Id) -> JSONResponse:
+        caller = await signed_in(request)
         view = await container.orders.get(order_id, user_id=caller.customer.id)
         return private(OrderOut.of(view))
 
