@@ -26,7 +26,7 @@ import httpx
 import pytest
 from playwright.async_api import FrameLocator, Page, Request, expect
 
-from tests.support.browser import BrowserPage, browser_page, require_chromium
+from tests.support.browser import ARTIFACTS, BrowserPage, browser_page, require_chromium
 from tests.support.processes import clean_env, free_port, start, wait_http
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -50,6 +50,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             output, _ = process.communicate()
+        # Kept for whoever reads a failure: what the shop was doing meanwhile.
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "miniapp-demo.log").write_text(output, encoding="utf-8")
         assert "Traceback" not in output, output
 
 

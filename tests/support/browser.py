@@ -6,6 +6,9 @@ Tests skip with the reason when chromium is not installed, except under CI=true,
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -56,6 +59,11 @@ class BrowserPage:
         return path
 
 
+def _current_test() -> str:
+    test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").split(" ")[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", test.rsplit("::", 1)[-1])
+
+
 @asynccontextmanager
 async def browser_page(
     *, width: int = 1280, height: int = 800, dark: bool = False, locale: str = "en-GB"
@@ -83,6 +91,13 @@ async def browser_page(
 
             page.on("console", on_console)
             page.on("pageerror", lambda error: result.errors.append(f"page error: {error}"))
-            yield result
+            try:
+                yield result
+            except BaseException:
+                # What the page showed when the test failed, for whoever reads the report.
+                with contextlib.suppress(Exception):
+                    shot = await result.screenshot("failed-" + _current_test())
+                    print(f"the page when the test failed: {shot}")
+                raise
         finally:
             await browser.close()
