@@ -164,6 +164,9 @@ class _RecentlySeen:
         self.seconds = seconds
         self._size = size
         self._entries: OrderedDict[int, tuple[TelegramUserData, UserView, float]] = OrderedDict()
+        # User id -> Telegram id: a forget (one per change anywhere, relayed to every process)
+        # finds its entry without walking all of them.
+        self._telegram_of: dict[int, int] = {}
         # Bumped by every forget: a read that started before one is not remembered (it may
         # have seen the row before the change).
         self.generation = 0
@@ -175,6 +178,7 @@ class _RecentlySeen:
         seen, view, until = entry
         if seen != data or time.monotonic() >= until:
             del self._entries[data.telegram_id]
+            self._telegram_of.pop(view.id, None)
             return None
         self._entries.move_to_end(data.telegram_id)
         return view
@@ -184,17 +188,20 @@ class _RecentlySeen:
             return
         self._entries[data.telegram_id] = (data, view, time.monotonic() + self.seconds)
         self._entries.move_to_end(data.telegram_id)
+        self._telegram_of[view.id] = data.telegram_id
         while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+            _, (_, dropped, _) = self._entries.popitem(last=False)
+            self._telegram_of.pop(dropped.id, None)
 
     def forget(self, user_id: int | None) -> None:
         self.generation += 1
         if user_id is None:
             self._entries.clear()
+            self._telegram_of.clear()
             return
-        for telegram_id, (_, view, _) in list(self._entries.items()):
-            if view.id == user_id:
-                del self._entries[telegram_id]
+        telegram_id = self._telegram_of.pop(user_id, None)
+        if telegram_id is not None:
+            self._entries.pop(telegram_id, None)
 
 
 class UserService:

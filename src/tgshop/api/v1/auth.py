@@ -115,10 +115,14 @@ async def authenticate(
     return Caller(customer, launch.query_id)
 
 
-def _check_time(issued_at: datetime, max_age: int, now: datetime) -> None:
-    """The same time limits init-data-py applies, for launch data checked before."""
+def _not_from_the_future(issued_at: datetime, now: datetime) -> None:
     if issued_at > now + CLOCK_SKEW:
         raise Unauthorized("from_the_future", "initData is dated in the future")
+
+
+def _check_time(issued_at: datetime, max_age: int, now: datetime) -> None:
+    """The same time limits init-data-py applies, for launch data checked before."""
+    _not_from_the_future(issued_at, now)
     if max_age and now - issued_at > timedelta(seconds=max_age):
         raise Unauthorized("expired", "initData is too old: open the Mini App again from the bot")
 
@@ -135,8 +139,7 @@ def check_launch(settings: Settings, authorization: str, now: datetime) -> Launc
         data = parse(strip_auth_header(authorization))
     except init_errors.InvalidInitDataError as exc:
         raise Unauthorized("malformed", f"initData cannot be read: {exc}") from None
-    if data.issued_at > now + CLOCK_SKEW:
-        raise Unauthorized("from_the_future", "initData is dated in the future")
+    _not_from_the_future(data.issued_at, now)
     max_age = settings.api.init_data_max_age
     try:
         if by_signature:
