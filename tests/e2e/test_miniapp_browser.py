@@ -73,9 +73,15 @@ async def start_chat(page: Page, base: str, name: str) -> None:
     await page.goto(f"{base}/sandbox/")
     await page.get_by_label("First name").fill(name)
     await page.get_by_role("button", name="Create and chat").click()
-    message = page.locator("#main-chat .chat").get_by_label("Message", exact=True)
+    # The demo's managers are people already, and the page shows the first one's chat
+    # until the new person exists: typing before then would speak as the manager.
+    await expect(page.locator("#user-select option:checked")).to_contain_text(name)
+    chat = page.locator("#main-chat .chat")
+    await expect(chat.locator(".empty")).to_be_visible()
+    message = chat.get_by_label("Message", exact=True)
     await message.fill("/start")
     await message.press("Enter")
+    await expect(chat.locator(".message.out .text")).to_have_text(["/start"])
 
 
 async def test_a_customer_buys_in_the_mini_app_and_the_bot_and_managers_see_it(demo: str) -> None:
