@@ -77,6 +77,14 @@ class AppSettings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+    opentelemetry: bool = Field(
+        default=False,
+        description=(
+            "let FastAPI's built-in OpenTelemetry instrumentation report HTTP requests to the "
+            "providers an OpenTelemetry SDK set up in this process; off, it does not even "
+            "look for them (a cost on every request)"
+        ),
+    )
 
     @property
     def is_production(self) -> bool:

@@ -19,6 +19,7 @@ import pytest
 import structlog
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
+from opentelemetry import trace
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 from sqlalchemy import update
@@ -556,6 +557,50 @@ async def test_hsts_only_in_production(
         )
         assert response.headers["x-content-type-options"] == "nosniff"
     assert schema.status_code == docs.status_code == 404  # TGSHOP_API_DOCS=false
+
+
+# --- OpenTelemetry --------------------------------------------------------------------------
+
+
+class RecordingTracerProvider(trace.TracerProvider):
+    """What an OpenTelemetry SDK set up in the process would be, reduced to the span names."""
+
+    def __init__(self) -> None:
+        self.spans: list[str] = []
+
+    def get_tracer(self, *_args: Any, **_kwargs: Any) -> trace.Tracer:
+        return RecordingTracer(self.spans)
+
+
+class RecordingTracer(trace.NoOpTracer):
+    def __init__(self, spans: list[str]) -> None:
+        self.spans = spans
+
+    def start_span(self, name: str, *args: Any, **kwargs: Any) -> trace.Span:
+        self.spans.append(name)
+        return super().start_span(name, *args, **kwargs)
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+async def test_fastapi_reports_to_an_opentelemetry_sdk_only_when_asked(
+    make_settings: MakeSettings,
+    db_url: str,
+    db: Database,
+    clock: FrozenClock,
+    telegram: RecordingTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    enabled: bool,
+) -> None:
+    provider = RecordingTracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    settings = make_settings(database={"url": db_url}, app={"opentelemetry": enabled})
+    container = build_container(settings, db=db, clock=clock, telegram=telegram)
+    async with client_for(create_http_app(container)) as http:
+        assert (await http.get("/health")).status_code == 200
+    if enabled:  # the request's server span (named later), then FastAPI's own steps
+        assert provider.spans[0] == "GET" and "fastapi.endpoint" in provider.spans
+    else:
+        assert provider.spans == []
 
 
 # --- logs -----------------------------------------------------------------------------------

@@ -155,6 +155,30 @@ def test_json_in_production_and_console_in_development(
     assert not last.startswith("{")
 
 
+def test_json_lines_keep_every_kind_of_value(
+    capture: io.StringIO, app_settings: AppSettingsFactory
+) -> None:
+    """Whatever a line carries stays one line of JSON: numbers beyond 64 bits (a Stars
+    payload id, say), non-string keys, nested values, text that is not ASCII."""
+    configure_logging(app_settings(log_format="json"), stream=capture)
+    huge = 2**70 + 1
+    structlog.get_logger("tgshop.test").info(
+        "mixed", huge=huge, by_id={7: "seven"}, nested={"list": [1, 2.5, None]}, text="чай ☕"
+    )
+    line = json.loads(capture.getvalue().splitlines()[-1])
+    assert line["huge"] == huge
+    assert line["by_id"] == {"7": "seven"}
+    assert line["nested"] == {"list": [1, 2.5, None]}
+    assert line["text"] == "чай ☕"
+
+
+def test_scalars_stay_scalars_and_text_is_still_scanned() -> None:
+    event = redact(status=200, took=1.5, ok=True, nothing=None, path=f"/bot{BOT_TOKEN}/x")
+    assert event["status"] == 200 and event["took"] == 1.5
+    assert event["ok"] is True and event["nothing"] is None
+    assert TOKEN_TAIL not in event["path"]
+
+
 def test_level_filters_structlog_and_stdlib(
     capture: io.StringIO, app_settings: AppSettingsFactory
 ) -> None:

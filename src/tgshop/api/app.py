@@ -7,7 +7,8 @@ app's lifespan therefore opens and closes nothing.
 
 The API reference (/docs, Swagger UI served from this process: FastAPI's own loads scripts
 from a CDN, which the page CSP forbids and an offline demo cannot reach) and the OpenAPI
-schema are served unless TGSHOP_API_DOCS=false.
+schema are served unless TGSHOP_API_DOCS=false. FastAPI's native OpenTelemetry
+instrumentation is off unless TGSHOP_OPENTELEMETRY=true.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import APIRouter, FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from tgshop import __version__
 from tgshop.api.docs import build_docs_router
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 # Readiness probes and scrapes run every few seconds; a dependency that needs longer than
 # this to answer is as good as down, and the probe must answer before the prober gives up.
 CHECK_TIMEOUT_SECONDS = 2.0
+# FastAPI's native OpenTelemetry, switched off (TGSHOP_OPENTELEMETRY=false).
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
@@ -56,6 +60,9 @@ def create_http_app(container: Container, *, routers: Sequence[APIRouter] = ()) 
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        # Our figures are the Prometheus metrics and the access log; FastAPI's own
+        # instrumentation is for a process whose operator set up an OpenTelemetry SDK.
+        telemetry=None if container.settings.app.opentelemetry else _NO_TELEMETRY,
     )
     app.state.container = container
     metrics = build_metrics()

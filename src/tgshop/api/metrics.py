@@ -14,7 +14,7 @@ many died after their last attempt.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -45,10 +45,22 @@ class HttpMetrics:
     outbox_jobs: Gauge
     outbox_oldest_pending_age: Gauge
     outbox_scrape_ok: Gauge
+    # The labelled children by (method, route, status): labels() costs more than the
+    # increment and the observation together, and it would run on every request.
+    _children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def build_metrics() -> HttpMetrics:

@@ -13,9 +13,9 @@ and writes one access log line.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 
 import structlog
@@ -54,7 +54,7 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _SANE_REQUEST_ID.fullmatch(value):
                 return value.decode("ascii")
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # a uuid4().hex without the UUID object: a fifth of the cost
 
 
 def route_template(scope: Scope, root_path: str) -> str:
