@@ -67,11 +67,6 @@ _PLAIN = frozenset({int, float, bool, type(None)})
 
 
 def _redact_value(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return redact_text(value)
-    if kind in _PLAIN:
-        return value
     if isinstance(value, str):
         return redact_text(value)
     if value is None or isinstance(value, bool | int | float):
