@@ -66,6 +66,7 @@ from bench.bot import (
     free_port,
     get_json,
     http_request,
+    log_problems,
     run_bare,
     seed,
 )
@@ -262,12 +263,7 @@ async def run_backend(
             print(figure.line())
             if "cold" not in best or figure.rate > best["cold"].rate:
                 best["cold"] = figure
-    problems = [
-        line
-        for path in (log, cold_log)
-        for line in path.read_text(errors="replace").splitlines()
-        if '"level": "warning"' in line or '"level": "error"' in line
-    ]
+    problems = log_problems(log) + log_problems(cold_log)
     print(f"  best of {args.rounds} rounds:")
     best["bare"].name, best["list"].name = "bare FastAPI (baseline)", "tgshop product list"
     best["cart"].name, best["cold"].name = "tgshop cart (initData)", "  the same, memories off"

@@ -29,6 +29,7 @@ from tgshop.services.ports import Clock
 
 T = TypeVar("T")
 DEFAULT_MAX_ENTRIES = 1000
+_MISSING = object()  # a remembered result may be None
 
 
 class ReadCache:
@@ -57,15 +58,10 @@ class ReadCache:
         (remembered for next time)."""
         if not self.enabled:
             return await load()
-        started = self._clock.now()
-        entry = self._entries.get(key)
-        if entry is not None:
-            read_at, value = entry
-            if read_at <= started < read_at + self._ttl:
-                self._entries.move_to_end(key)
-                return cast(T, value)
-            del self._entries[key]
-        generation = self._generation
+        remembered = self.peek(key, _MISSING)
+        if remembered is not _MISSING:
+            return cast(T, remembered)
+        started, generation = self._clock.now(), self._generation
         value = await load()
         self.put(key, value, started, generation)
         return value

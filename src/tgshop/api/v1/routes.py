@@ -78,18 +78,20 @@ def _json(value: Any) -> bytes:
 class Renderings:
     """Answers rendered from a cached read, kept while the cache hands out that same read
     (the same object): a catalog page served from the catalog memory is not serialized and
-    hashed again for every request. Bounded: when full, it starts afresh."""
+    hashed again for every request. Bounded: when full, it starts afresh. Without
+    ``etags`` (a private answer nobody revalidates) the tag is empty and never computed."""
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    def __init__(self, max_entries: int = 1024, *, etags: bool = True) -> None:
         self._kept: dict[Hashable, tuple[object, bytes, str]] = {}
         self._max_entries = max_entries
+        self._etags = etags
 
     def get(self, key: Hashable, source: object, render: Callable[[], bytes]) -> tuple[bytes, str]:
         kept = self._kept.get(key)
         if kept is not None and kept[0] is source:
             return kept[1], kept[2]
         body = render()
-        etag = weak_etag(body)
+        etag = weak_etag(body) if self._etags else ""
         if len(self._kept) >= self._max_entries:
             self._kept.clear()
         self._kept[key] = (source, body, etag)
@@ -162,7 +164,7 @@ def build_api_v1(container: Container) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
     max_age = container.settings.shop.catalog_cache_seconds
     rendered = Renderings()
-    carts_rendered = Renderings(max_entries=10_000)
+    carts_rendered = Renderings(max_entries=10_000, etags=False)
     not_modified: Responses = {304: {"description": "the client's copy (If-None-Match) is current"}}
 
     # ------------------------------------------------------------------ the catalog
